@@ -1,0 +1,134 @@
+import { z } from 'zod';
+
+/**
+ * Every setting, its default, and what it means. The README's settings table mirrors this list;
+ * `test/readme.test.ts` keeps the two in step.
+ */
+export const SETTINGS = {
+  PORT: { default: '5000', doc: 'HTTP port of the API.' },
+  HOST: { default: '0.0.0.0', doc: 'Interface the API listens on.' },
+  REDIS_URL: { default: undefined, doc: 'Redis to use, e.g. `redis://:password@host:6379/0` (`rediss://` for TLS). Wins over REDIS_HOST/REDIS_PORT.' },
+  REDIS_HOST: { default: undefined, doc: 'Redis host, as in the reference article (used when REDIS_URL is not set).' },
+  REDIS_PORT: { default: undefined, doc: 'Redis port with REDIS_HOST (6379 when only the host is given).' },
+  REDIS_DATA_DIR: { default: '.redis-data', doc: 'With no Redis configured, `npm start` runs a private `redis-server` with its data (AOF) in this folder.' },
+  REDIS_TIMEOUT_MS: { default: '250', doc: 'Longest a click waits for Redis before it is answered 503 (or degraded, see FAIL_MODE).' },
+  CLICK_SPAM_THRESHOLD: { default: '2', doc: 'A click is `click_spam` when its device already has this many clicks inside the window.' },
+  CLICK_SPAM_WINDOW_IN_SEC: { default: '10', doc: 'Length of the sliding window per device, in seconds (decimals allowed).' },
+  IP_CUCKOO_FILTER_NAME: { default: 'ip_cf', doc: 'Key of the IP blacklist: a cuckoo filter with RedisBloom, a set without it.' },
+  IP_CUCKOO_FILTER_CAPACITY: { default: '1000000', doc: 'Capacity given to `CF.RESERVE` when the API creates the filter.' },
+  DECISION_STREAM_NAME: { default: 'fraud:decisions', doc: 'Stream every decision is appended to.' },
+  DECISION_STREAM_MAXLEN: { default: '1000000', doc: 'Approximate cap of the decision stream (`XADD MAXLEN ~`).' },
+  KEY_PREFIX: { default: 'fraud:', doc: 'Prefix of the per-device window keys.' },
+  FAIL_MODE: { default: 'closed', doc: '`closed`: answer 503 when Redis fails. `open`: answer `clean` with `"degraded": true` and count the click nowhere.' },
+  LOG_LEVEL: { default: 'info', doc: 'pino level: fatal, error, warn, info, debug, trace or silent.' },
+  SHUTDOWN_TIMEOUT_MS: { default: '10000', doc: 'On SIGTERM/SIGINT, longest wait for in-flight requests before connections are cut.' },
+} as const satisfies Record<string, { default: string | undefined; doc: string }>;
+
+type SettingName = keyof typeof SETTINGS;
+
+const wholeNumber = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+const positiveSeconds = z
+  .string()
+  .trim()
+  .regex(/^-?\d+(\.\d+)?$/, 'must be a number of seconds')
+  .transform(Number)
+  .pipe(z.number().min(0.001, 'must be more than 0').max(86_400, 'must be at most 86400 (one day)'));
+
+const redisUrl = z
+  .string()
+  .trim()
+  .refine((text) => URL.canParse(text) && /^rediss?:$/.test(new URL(text).protocol), 'must be a redis:// or rediss:// URL');
+
+const keyName = z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters');
+
+const envSchema = z.object({
+  PORT: wholeNumber(0, 65_535),
+  HOST: z.string().min(1),
+  REDIS_URL: redisUrl.optional(),
+  REDIS_HOST: z.string().trim().min(1).optional(),
+  REDIS_PORT: wholeNumber(1, 65_535).optional(),
+  REDIS_DATA_DIR: z.string().min(1),
+  REDIS_TIMEOUT_MS: wholeNumber(1, 60_000),
+  CLICK_SPAM_THRESHOLD: wholeNumber(1, 1_000_000),
+  CLICK_SPAM_WINDOW_IN_SEC: positiveSeconds,
+  IP_CUCKOO_FILTER_NAME: keyName,
+  IP_CUCKOO_FILTER_CAPACITY: wholeNumber(1, 4_294_967_295),
+  DECISION_STREAM_NAME: keyName,
+  DECISION_STREAM_MAXLEN: wholeNumber(1, Number.MAX_SAFE_INTEGER),
+  KEY_PREFIX: z.string().max(256, 'must be at most 256 characters'),
+  FAIL_MODE: z.enum(['closed', 'open'], 'must be closed or open'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'must be one of fatal, error, warn, info, debug, trace, silent'),
+  SHUTDOWN_TIMEOUT_MS: wholeNumber(0, 600_000),
+} satisfies Record<SettingName, z.ZodType>);
+
+export interface Config {
+  http: { port: number; host: string };
+  redis: {
+    /** Undefined: no Redis was configured, so `npm start` runs a private one. */
+    url: string | undefined;
+    dataDir: string;
+    timeoutMs: number;
+  };
+  clickSpam: { threshold: number; windowMs: number };
+  blacklist: { key: string; capacity: number };
+  stream: { key: string; maxLen: number };
+  keyPrefix: string;
+  failMode: 'closed' | 'open';
+  logLevel: z.output<typeof envSchema>['LOG_LEVEL'];
+  shutdownTimeoutMs: number;
+}
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
+
+/** Reads the settings from an environment (normally `process.env`); an empty value counts as unset. */
+export function parseConfig(env: Record<string, string | undefined>): ConfigResult {
+  const input: Record<string, string | undefined> = {};
+  for (const [name, setting] of Object.entries(SETTINGS)) {
+    const value = env[name];
+    input[name] = value === undefined || value === '' ? setting.default : value;
+  }
+  const parsed = envSchema.safeParse(input);
+  if (!parsed.success) {
+    return {
+      ok: false,
+      problems: parsed.error.issues.map((issue) => {
+        const name = String(issue.path[0]);
+        return `${name} ${issue.message} (got ${JSON.stringify(input[name])})`;
+      }),
+    };
+  }
+  const e = parsed.data;
+  return {
+    ok: true,
+    config: {
+      http: { port: e.PORT, host: e.HOST },
+      redis: {
+        url: e.REDIS_URL ?? redisUrlFromHostPort(e.REDIS_HOST, e.REDIS_PORT),
+        dataDir: e.REDIS_DATA_DIR,
+        timeoutMs: e.REDIS_TIMEOUT_MS,
+      },
+      clickSpam: { threshold: e.CLICK_SPAM_THRESHOLD, windowMs: Math.round(e.CLICK_SPAM_WINDOW_IN_SEC * 1000) },
+      blacklist: { key: e.IP_CUCKOO_FILTER_NAME, capacity: e.IP_CUCKOO_FILTER_CAPACITY },
+      stream: { key: e.DECISION_STREAM_NAME, maxLen: e.DECISION_STREAM_MAXLEN },
+      keyPrefix: e.KEY_PREFIX,
+      failMode: e.FAIL_MODE,
+      logLevel: e.LOG_LEVEL,
+      shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    },
+  };
+}
+
+function redisUrlFromHostPort(host: string | undefined, port: number | undefined): string | undefined {
+  if (host === undefined && port === undefined) return undefined;
+  const url = new URL('redis://localhost:6379');
+  if (host !== undefined) url.hostname = host;
+  if (port !== undefined) url.port = String(port);
+  return url.toString();
+}

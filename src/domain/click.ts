@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { canonicalIp } from './ip.js';
+
+/** Long enough for any textual IPv6 address, short enough to refuse junk early. */
+const MAX_IP_LENGTH = 64;
+export const MAX_ID_LENGTH = 128;
+
+const id = (name: string) =>
+  z
+    .string({ error: (issue) => (issue.input === undefined ? `${name} is required` : `${name} must be a string`) })
+    .min(1, `${name} must not be empty`)
+    .max(MAX_ID_LENGTH, `${name} must be at most ${MAX_ID_LENGTH} characters`);
+
+export const clickSchema = z.object(
+  {
+    device_id: id('device_id'),
+    transaction_id: id('transaction_id'),
+    ip: z
+      .string({ error: (issue) => (issue.input === undefined ? 'ip is required' : 'ip must be a string') })
+      .max(MAX_IP_LENGTH, `ip must be at most ${MAX_IP_LENGTH} characters`)
+      .transform((text, ctx) => {
+        const ip = canonicalIp(text);
+        if (ip === undefined) {
+          ctx.issues.push({ code: 'custom', input: text, message: 'ip must be an IPv4 or IPv6 address' });
+          return z.NEVER;
+        }
+        return ip;
+      }),
+  },
+  { error: 'body must be a JSON object with device_id, ip and transaction_id' },
+);
+
+/** A click as the API accepts it: ids bounded, ip in canonical form. */
+export type Click = z.output<typeof clickSchema>;
+
+export interface FieldProblem {
+  path: string;
+  message: string;
+}
+
+export type ClickParse = { ok: true; click: Click } | { ok: false; problems: FieldProblem[] };
+
+export function parseClick(body: unknown): ClickParse {
+  const result = clickSchema.safeParse(body);
+  if (result.success) return { ok: true, click: result.data };
+  return {
+    ok: false,
+    problems: result.error.issues.map((issue) => ({
+      path: issue.path.length > 0 ? issue.path.join('.') : '(body)',
+      message: issue.message,
+    })),
+  };
+}

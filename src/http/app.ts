@@ -1,0 +1,41 @@
+import express, { type Express } from 'express';
+import type { Logger } from 'pino';
+import type { ClickStore } from '../redis/click-store.js';
+import { clickRoute, type FailMode } from './click-route.js';
+import { errorHandler, notFound } from './errors.js';
+
+export interface Readiness {
+  ready: boolean;
+  [detail: string]: unknown;
+}
+
+export interface AppDependencies {
+  clicks: ClickStore;
+  readiness: () => Promise<Readiness>;
+  failMode: FailMode;
+  logger: Logger;
+}
+
+export const MAX_BODY_BYTES = 16 * 1024;
+
+export function createApp({ clicks, readiness, failMode, logger }: AppDependencies): Express {
+  const app = express();
+  app.disable('x-powered-by');
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const state = await readiness();
+    res.status(state.ready ? 200 : 503).json(state);
+  });
+
+  // Any Content-Type is read as JSON: tracking pixels post with navigator.sendBeacon (text/plain)
+  // and `curl -d` sends form encoding, yet both carry the same JSON click.
+  const json = express.json({ limit: MAX_BODY_BYTES, type: () => true });
+  app.post('/', json, clickRoute({ clicks, failMode, logger }));
+
+  app.use(notFound);
+  app.use(errorHandler(logger));
+  return app;
+}

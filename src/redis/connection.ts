@@ -1,0 +1,55 @@
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { defineScripts } from './scripts.js';
+
+export interface RedisClientOptions {
+  url: string;
+  /** Longest any command may take before it fails. */
+  timeoutMs: number;
+  connectionName: string;
+  logger: Logger;
+}
+
+/**
+ * A client for request paths, tuned so that a Redis outage turns into fast errors rather than
+ * queued work: while disconnected, commands fail at once instead of waiting in an offline queue,
+ * and commands cut off by a dropped connection are not re-sent later (a click answered 503 must
+ * not be recorded minutes afterwards). It reconnects by itself, forever, with a capped back-off.
+ */
+export function createRedisClient({ url, timeoutMs, connectionName, logger }: RedisClientOptions): Redis {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    connectionName,
+    commandTimeout: timeoutMs,
+    connectTimeout: Math.max(timeoutMs, 2000),
+    enableOfflineQueue: false,
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
+  });
+  defineScripts(redis);
+  logConnectionChanges(redis, logger.child({ redis: connectionName }));
+  return redis;
+}
+
+/** One line when the connection is lost and one when it is back, not one per retry. */
+function logConnectionChanges(redis: Redis, logger: Logger): void {
+  let healthy = true;
+  redis.on('error', (error: Error) => {
+    if (!healthy) return;
+    healthy = false;
+    logger.warn({ err: error.message }, 'Redis connection lost; retrying');
+  });
+  redis.on('ready', () => {
+    if (healthy) return;
+    healthy = true;
+    logger.info('Redis connection restored');
+  });
+}
+
+/** The URL with any password masked, for logs and /readyz. */
+export function redactedUrl(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
+}

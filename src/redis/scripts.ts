@@ -1,0 +1,37 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import type { Redis, Result } from 'ioredis';
+
+/**
+ * Every Lua script lives in `commands/<name>-<number of keys>.lua`. They are read once, and each
+ * client gets them as ioredis custom commands, which run by EVALSHA (falling back to EVAL once
+ * after a server restart flushed the script cache) and work inside pipelines.
+ */
+const commandsDir = new URL('./commands/', import.meta.url);
+const scripts = readdirSync(commandsDir).flatMap((file) => {
+  const match = /^(\w+)-(\d+)\.lua$/.exec(file);
+  if (!match) return [];
+  return [{ name: match[1]!, numberOfKeys: Number(match[2]), lua: readFileSync(new URL(file, commandsDir), 'utf8') }];
+});
+
+export function defineScripts(redis: Redis): void {
+  for (const { name, numberOfKeys, lua } of scripts) redis.defineCommand(name, { numberOfKeys, lua });
+}
+
+/** Raw replies, exactly as the scripts return them; the data-access modules give them types. */
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    checkClick(
+      blacklistKey: string,
+      windowKey: string,
+      verdictsKey: string,
+      streamKey: string,
+      backend: string,
+      ip: string,
+      deviceId: string,
+      transactionId: string,
+      threshold: number,
+      windowMs: number,
+      streamMaxLen: number,
+    ): Result<[fraudType: string, ts: string, streamId: string, duplicate: 0 | 1], Context>;
+  }
+}

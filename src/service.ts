@@ -1,0 +1,84 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { createApp, type Readiness } from './http/app.js';
+import { listen } from './http/server.js';
+import { prepareBlacklist, type Blacklist } from './redis/blacklist.js';
+import { detectCapabilities, type RedisCapabilities } from './redis/capabilities.js';
+import { createClickStore } from './redis/click-store.js';
+import { createRedisClient, redactedUrl } from './redis/connection.js';
+
+export interface ApiService {
+  port: number;
+  redis: Redis;
+  capabilities: RedisCapabilities;
+  blacklist: Blacklist;
+  /** Stops accepting, finishes in-flight requests, then closes Redis. */
+  close(): Promise<void>;
+}
+
+/** Connects to Redis, finds what it can do, prepares the blacklist, and serves the API. */
+export async function startApi(config: Config, redisUrl: string, logger: Logger): Promise<ApiService> {
+  const redis = createRedisClient({ url: redisUrl, timeoutMs: config.redis.timeoutMs, connectionName: 'click-fraud-api', logger });
+  try {
+    await redis.connect();
+  } catch (error) {
+    redis.disconnect();
+    throw new Error(`cannot reach Redis at ${redactedUrl(redisUrl)}: ${(error as Error).message}`);
+  }
+  try {
+    const capabilities = await detectCapabilities(redis);
+    const blacklist = await prepareBlacklist(redis, capabilities, config.blacklist);
+    logBackends(logger, capabilities, blacklist);
+
+    const readiness = async (): Promise<Readiness> => {
+      const details = {
+        redis: { url: redactedUrl(redisUrl), version: capabilities.version },
+        blacklist: { backend: blacklist.backend, key: blacklist.key, add_command: blacklist.addCommand },
+      };
+      try {
+        await redis.ping();
+        return { ready: true, status: 'ready', ...details };
+      } catch (error) {
+        return { ready: false, status: 'redis_unavailable', error: (error as Error).message, ...details };
+      }
+    };
+    const clicks = createClickStore(redis, {
+      blacklist,
+      keyPrefix: config.keyPrefix,
+      clickSpam: config.clickSpam,
+      stream: config.stream,
+    });
+    const app = createApp({ clicks, readiness, failMode: config.failMode, logger });
+    const http = await listen(app, config.http);
+    logger.info({ port: http.port, host: config.http.host }, 'click fraud API listening');
+
+    return {
+      port: http.port,
+      redis,
+      capabilities,
+      blacklist,
+      async close() {
+        await http.close(config.shutdownTimeoutMs);
+        await redis.quit().catch(() => redis.disconnect());
+      },
+    };
+  } catch (error) {
+    redis.disconnect();
+    throw error;
+  }
+}
+
+function logBackends(logger: Logger, capabilities: RedisCapabilities, blacklist: Blacklist): void {
+  if (blacklist.backend === 'cuckoo') {
+    logger.info(
+      { redisVersion: capabilities.version, blacklist: blacklist.key },
+      `IP blacklist: cuckoo filter "${blacklist.key}" (RedisBloom); block an address with: redis-cli ${blacklist.addCommand}`,
+    );
+  } else {
+    logger.warn(
+      { redisVersion: capabilities.version, blacklist: blacklist.key },
+      `IP blacklist: RedisBloom is not available on this Redis, so the blacklist is the exact set "${blacklist.key}"; block an address with: redis-cli ${blacklist.addCommand}`,
+    );
+  }
+}
