@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { BlacklistBackend } from './redis/blacklist.js';
 
 /**
  * Every setting, its default, and what it means. The README's settings table mirrors this list;
@@ -14,6 +15,7 @@ export const SETTINGS = {
   REDIS_TIMEOUT_MS: { default: '250', doc: 'Longest a click waits for Redis before it is answered 503 (or degraded, see FAIL_MODE).' },
   CLICK_SPAM_THRESHOLD: { default: '2', doc: 'A click is `click_spam` when its device already has this many clicks inside the window.' },
   CLICK_SPAM_WINDOW_IN_SEC: { default: '10', doc: 'Length of the sliding window per device, in seconds (decimals allowed).' },
+  BLACKLIST_BACKEND: { default: 'auto', doc: '`auto`: a cuckoo filter where RedisBloom is loaded, else a set. `cuckoo` or `set` force one (`cuckoo` refuses to start without RedisBloom).' },
   IP_CUCKOO_FILTER_NAME: { default: 'ip_cf', doc: 'Key of the IP blacklist: a cuckoo filter with RedisBloom, a set without it.' },
   IP_CUCKOO_FILTER_CAPACITY: { default: '1000000', doc: 'Capacity given to `CF.RESERVE` when the API creates the filter.' },
   DECISION_STREAM_NAME: { default: 'fraud:decisions', doc: 'Stream every decision is appended to.' },
@@ -58,6 +60,7 @@ const envSchema = z.object({
   REDIS_TIMEOUT_MS: wholeNumber(1, 60_000),
   CLICK_SPAM_THRESHOLD: wholeNumber(1, 1_000_000),
   CLICK_SPAM_WINDOW_IN_SEC: positiveSeconds,
+  BLACKLIST_BACKEND: z.enum(['auto', 'cuckoo', 'set'], 'must be auto, cuckoo or set'),
   IP_CUCKOO_FILTER_NAME: keyName,
   IP_CUCKOO_FILTER_CAPACITY: wholeNumber(1, 4_294_967_295),
   DECISION_STREAM_NAME: keyName,
@@ -77,7 +80,7 @@ export interface Config {
     timeoutMs: number;
   };
   clickSpam: { threshold: number; windowMs: number };
-  blacklist: { key: string; capacity: number };
+  blacklist: { backend: 'auto' | BlacklistBackend; key: string; capacity: number };
   stream: { key: string; maxLen: number };
   keyPrefix: string;
   failMode: 'closed' | 'open';
@@ -115,7 +118,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
         timeoutMs: e.REDIS_TIMEOUT_MS,
       },
       clickSpam: { threshold: e.CLICK_SPAM_THRESHOLD, windowMs: Math.round(e.CLICK_SPAM_WINDOW_IN_SEC * 1000) },
-      blacklist: { key: e.IP_CUCKOO_FILTER_NAME, capacity: e.IP_CUCKOO_FILTER_CAPACITY },
+      blacklist: { backend: e.BLACKLIST_BACKEND, key: e.IP_CUCKOO_FILTER_NAME, capacity: e.IP_CUCKOO_FILTER_CAPACITY },
       stream: { key: e.DECISION_STREAM_NAME, maxLen: e.DECISION_STREAM_MAXLEN },
       keyPrefix: e.KEY_PREFIX,
       failMode: e.FAIL_MODE,

@@ -75,6 +75,11 @@ function logBackends(logger: Logger, capabilities: RedisCapabilities, blacklist:
       { redisVersion: capabilities.version, blacklist: blacklist.key },
       `IP blacklist: cuckoo filter "${blacklist.key}" (RedisBloom); block an address with: redis-cli ${blacklist.addCommand}`,
     );
+  } else if (capabilities.bloom) {
+    logger.info(
+      { redisVersion: capabilities.version, blacklist: blacklist.key },
+      `IP blacklist: the exact set "${blacklist.key}" (BLACKLIST_BACKEND=set); block an address with: redis-cli ${blacklist.addCommand}`,
+    );
   } else {
     logger.warn(
       { redisVersion: capabilities.version, blacklist: blacklist.key },

@@ -32,7 +32,8 @@ export function createApp({ clicks, readiness, failMode, logger }: AppDependenci
 
   // Any Content-Type is read as JSON: tracking pixels post with navigator.sendBeacon (text/plain)
   // and `curl -d` sends form encoding, yet both carry the same JSON click.
-  const json = express.json({ limit: MAX_BODY_BYTES, type: () => true });
+  // Not strict: `null` or `5` is valid JSON, just not a click, and the schema says so.
+  const json = express.json({ limit: MAX_BODY_BYTES, type: () => true, strict: false });
   app.post('/', json, clickRoute({ clicks, failMode, logger }));
 
   app.use(notFound);

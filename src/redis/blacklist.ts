@@ -16,16 +16,19 @@ const CUCKOO_FILTER_TYPE = 'MBbloomCF';
 /**
  * Picks the blacklist for this server and makes sure its key is usable: a cuckoo filter where
  * RedisBloom is loaded (created with CF.RESERVE when missing), otherwise an exact set under the
- * same name. A key of another type is refused rather than silently ignored, since every click
- * would then fail or, worse, never be blocked.
+ * same name; `backend` may force either. A key of another type is refused rather than silently
+ * ignored, since every click would then fail or, worse, never be blocked.
  */
 export async function prepareBlacklist(
   redis: Redis,
   capabilities: RedisCapabilities,
-  { key, capacity }: { key: string; capacity: number },
+  { backend, key, capacity }: { backend: 'auto' | BlacklistBackend; key: string; capacity: number },
 ): Promise<Blacklist> {
+  if (backend === 'cuckoo' && !capabilities.bloom) {
+    throw new Error('BLACKLIST_BACKEND=cuckoo needs the RedisBloom module (Redis Stack or Redis 8), which this Redis does not have');
+  }
   const type = await redis.type(key);
-  if (capabilities.bloom) {
+  if (backend === 'cuckoo' || (backend === 'auto' && capabilities.bloom)) {
     if (type === 'none') await reserveCuckooFilter(redis, key, capacity);
     else if (type !== CUCKOO_FILTER_TYPE) throw wrongType(key, type, 'a cuckoo filter');
     return { backend: 'cuckoo', key, addCommand: `CF.ADDNX ${key} <ip>` };

@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig, SETTINGS } from '../src/config.js';
+
+describe('parseConfig', () => {
+  it('has the documented defaults', () => {
+    const result = parseConfig({});
+    expect(result).toEqual({
+      ok: true,
+      config: {
+        http: { port: 5000, host: '0.0.0.0' },
+        redis: { url: undefined, dataDir: '.redis-data', timeoutMs: 250 },
+        clickSpam: { threshold: 2, windowMs: 10_000 },
+        blacklist: { backend: 'auto', key: 'ip_cf', capacity: 1_000_000 },
+        stream: { key: 'fraud:decisions', maxLen: 1_000_000 },
+        keyPrefix: 'fraud:',
+        failMode: 'closed',
+        logLevel: 'info',
+        shutdownTimeoutMs: 10_000,
+      },
+    });
+  });
+
+  it.each([
+    [{ REDIS_HOST: 'redis', REDIS_PORT: '6380' }, 'redis://redis:6380'],
+    [{ REDIS_HOST: 'redis' }, 'redis://redis:6379'],
+    [{ REDIS_PORT: '6380' }, 'redis://localhost:6380'],
+    [{ REDIS_URL: 'rediss://:secret@cache:6380/2', REDIS_HOST: 'ignored' }, 'rediss://:secret@cache:6380/2'],
+  ])('finds the Redis in %j', (env, url) => {
+    const result = parseConfig(env);
+    expect(result.ok && result.config.redis.url).toBe(url);
+  });
+
+  it('reads a window in seconds, decimals allowed, as milliseconds', () => {
+    const result = parseConfig({ CLICK_SPAM_WINDOW_IN_SEC: '2.5' });
+    expect(result.ok && result.config.clickSpam.windowMs).toBe(2500);
+  });
+
+  it('treats an empty value as unset', () => {
+    const result = parseConfig({ CLICK_SPAM_THRESHOLD: '', REDIS_URL: '' });
+    expect(result.ok && result.config.clickSpam.threshold).toBe(2);
+    expect(result.ok && result.config.redis.url).toBeUndefined();
+  });
+
+  it('reports every problem, one line each, naming the setting and the value', () => {
+    expect(
+      parseConfig({
+        PORT: '70000',
+        REDIS_URL: 'http://redis:6379',
+        REDIS_TIMEOUT_MS: '0',
+        CLICK_SPAM_THRESHOLD: 'abc',
+        CLICK_SPAM_WINDOW_IN_SEC: '-1',
+        IP_CUCKOO_FILTER_CAPACITY: '1.5',
+        LOG_LEVEL: 'loud',
+      }),
+    ).toEqual({
+      ok: false,
+      problems: [
+        'PORT must be at most 65535 (got "70000")',
+        'REDIS_URL must be a redis:// or rediss:// URL (got "http://redis:6379")',
+        'REDIS_TIMEOUT_MS must be at least 1 (got "0")',
+        'CLICK_SPAM_THRESHOLD must be a whole number (got "abc")',
+        'CLICK_SPAM_WINDOW_IN_SEC must be more than 0 (got "-1")',
+        'IP_CUCKOO_FILTER_CAPACITY must be a whole number (got "1.5")',
+        'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")',
+      ],
+    });
+  });
+
+  it('refuses a zero threshold, which would make every click spam', () => {
+    expect(parseConfig({ CLICK_SPAM_THRESHOLD: '0' })).toEqual({ ok: false, problems: ['CLICK_SPAM_THRESHOLD must be at least 1 (got "0")'] });
+  });
+
+  it('documents every setting', () => {
+    for (const [name, setting] of Object.entries(SETTINGS)) expect(setting.doc, name).not.toBe('');
+  });
+});

@@ -1,0 +1,138 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { redisUrl, testConfig } from './support/api.js';
+
+/** The real entry point, as `npm start` runs it, compiled on the fly. */
+function startMain(env: Record<string, string>): { child: ChildProcess; stdout: () => string; stderr: () => string; exit: Promise<number | null> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    env: { PATH: process.env.PATH, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exit = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  return { child, stdout: () => stdout, stderr: () => stderr, exit };
+}
+
+async function listeningPort(stdout: () => string, exit: Promise<unknown>): Promise<number> {
+  const deadline = Date.now() + 15_000;
+  let exited = false;
+  void exit.then(() => (exited = true));
+  while (Date.now() < deadline && !exited) {
+    const match = /"port":(\d+),"host":"[^"]*","msg":"click fraud API listening"/.exec(stdout());
+    if (match) return Number(match[1]);
+    await new Promise((done) => setTimeout(done, 50));
+  }
+  throw new Error(`the API did not start:\n${stdout()}`);
+}
+
+const running: ChildProcess[] = [];
+afterEach(() => {
+  for (const child of running.splice(0)) child.kill('SIGKILL');
+});
+
+describe('the service process', () => {
+  it('refuses to start on invalid settings, one line per problem', async () => {
+    const main = startMain({ CLICK_SPAM_THRESHOLD: 'abc', CLICK_SPAM_WINDOW_IN_SEC: '-10', FAIL_MODE: 'sometimes', REDIS_URL: redisUrl });
+    running.push(main.child);
+    expect(await main.exit).toBe(1);
+    expect(main.stderr().trim().split('\n')).toEqual([
+      'Invalid setting: CLICK_SPAM_THRESHOLD must be a whole number (got "abc")',
+      'Invalid setting: CLICK_SPAM_WINDOW_IN_SEC must be more than 0 (got "-10")',
+      'Invalid setting: FAIL_MODE must be closed or open (got "sometimes")',
+    ]);
+  });
+
+  it('says what to install when no Redis is configured and there is no redis-server', async () => {
+    // A PATH with node and nothing else.
+    const bin = mkdtempSync(join(tmpdir(), 'click-fraud-path-'));
+    symlinkSync(process.execPath, join(bin, 'node'));
+    try {
+      const main = startMain({ PATH: bin, REDIS_DATA_DIR: join(bin, 'data') });
+      running.push(main.child);
+      expect(await main.exit).toBe(1);
+      expect(main.stderr().trim()).toBe(
+        'No Redis configured and no redis-server on PATH: install Redis (Debian/Ubuntu: apt-get install redis-server, macOS: brew install redis) or set REDIS_URL',
+      );
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
+  it('exits 1 with a clear line when the configured Redis cannot be reached', async () => {
+    const main = startMain({ REDIS_URL: 'redis://127.0.0.1:1', PORT: '0' });
+    running.push(main.child);
+    expect(await main.exit).toBe(1);
+    expect(main.stdout()).toContain('cannot start: cannot reach Redis at redis://127.0.0.1:1');
+  });
+
+  it('on SIGTERM stops accepting, finishes the request in flight, and exits 0', async () => {
+    const config = testConfig();
+    const main = startMain({
+      REDIS_URL: redisUrl,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      REDIS_TIMEOUT_MS: '5000',
+      IP_CUCKOO_FILTER_NAME: config.blacklist.key,
+      DECISION_STREAM_NAME: config.stream.key,
+      KEY_PREFIX: config.keyPrefix,
+    });
+    running.push(main.child);
+    const port = await listeningPort(main.stdout, main.exit);
+    const base = `http://127.0.0.1:${port}`;
+
+    // Hold Redis for a moment so that a click is still in flight when SIGTERM arrives.
+    const pauser = new Redis(redisUrl);
+    await pauser.call('CLIENT', 'PAUSE', '700', 'WRITE');
+    pauser.disconnect();
+    const inFlight = fetch(base, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ device_id: 'dev-term', ip: '10.0.0.1', transaction_id: 'tx' }),
+    });
+    await new Promise((done) => setTimeout(done, 200));
+    main.child.kill('SIGTERM');
+    await new Promise((done) => setTimeout(done, 100));
+    await expect(fetch(`${base}/healthz`)).rejects.toThrow();
+
+    const res = await inFlight;
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { fraud_type: string }).fraud_type).toBe('clean');
+    expect(await main.exit).toBe(0);
+    expect(main.stdout()).toContain('"msg":"stopped"');
+  });
+});
+
+describe('npm start without any Redis settings', () => {
+  const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
+  it.skipIf(!hasRedisServer)('runs a private redis-server with its data in the named folder, and stops it on exit', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'click-fraud-private-'));
+    try {
+      const main = startMain({ PORT: '0', HOST: '127.0.0.1', REDIS_DATA_DIR: dataDir });
+      running.push(main.child);
+      const port = await listeningPort(main.stdout, main.exit);
+      expect(main.stdout()).toContain(`with its data in ${dataDir}`);
+      const redisPort = Number(/private redis-server on redis:\/\/127\.0\.0\.1:(\d+)/.exec(main.stdout())![1]);
+
+      const res = await fetch(`http://127.0.0.1:${port}`, {
+        method: 'POST',
+        body: JSON.stringify({ device_id: 'd', ip: '10.0.0.1', transaction_id: 't' }),
+      });
+      expect(res.status).toBe(200);
+
+      main.child.kill('SIGTERM');
+      expect(await main.exit).toBe(0);
+      const probe = new Redis(redisPort, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null });
+      probe.on('error', () => {});
+      await expect(probe.connect()).rejects.toThrow();
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});

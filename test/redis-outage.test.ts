@@ -1,0 +1,120 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startLocalRedis, type LocalRedisServer } from '../src/redis/local-server.js';
+import { sleep, startTestApi, type TestApi } from './support/api.js';
+
+const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
+if (!hasRedisServer) console.log('[tests] skipping Redis outage tests: they stop and restart their own redis-server, and none is on PATH');
+
+const click = { device_id: 'dev-outage', ip: '10.0.0.1' };
+/** Far above REDIS_TIMEOUT_MS (200) and far below a hang: proves the answer is bounded, not a speed target. */
+const BOUNDED_MS = 2000;
+
+describe.skipIf(!hasRedisServer)('when Redis fails (own redis-server, REDIS_TIMEOUT_MS=200)', () => {
+  let server: LocalRedisServer;
+  let api: TestApi | undefined;
+  let dataDir: string;
+
+  async function start(env: Record<string, string> = {}): Promise<TestApi> {
+    dataDir = mkdtempSync(join(tmpdir(), 'click-fraud-outage-'));
+    server = await startLocalRedis({ dataDir });
+    api = await startTestApi({ REDIS_TIMEOUT_MS: '200', ...env }, server.url);
+    return api;
+  }
+
+  afterEach(async () => {
+    await api?.close();
+    await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  async function timed(transactionId: string): Promise<{ status: number; body: Record<string, unknown>; ms: number }> {
+    const started = performance.now();
+    const res = await api!.post({ ...click, transaction_id: transactionId });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown>, ms: performance.now() - started };
+  }
+
+  it('answers 503 at once while Redis is down, and recovers by itself when it is back', async () => {
+    await start();
+    expect((await timed('before')).status).toBe(200);
+
+    await server.kill();
+    for (const tx of ['down-1', 'down-2', 'down-3']) {
+      const answer = await timed(tx);
+      expect(answer.status).toBe(503);
+      expect(answer.body).toMatchObject({ error: 'redis_unavailable' });
+      expect(answer.ms).toBeLessThan(BOUNDED_MS);
+    }
+    const readyz = await fetch(`${api!.base}/readyz`);
+    expect(readyz.status).toBe(503);
+    expect(await readyz.json()).toMatchObject({ ready: false, status: 'redis_unavailable' });
+
+    server = await startLocalRedis({ dataDir, port: server.port });
+    const recovered = await eventually(async () => (await timed('after')).status === 200);
+    expect(recovered).toBe(true);
+    expect((await fetch(`${api!.base}/readyz`)).status).toBe(200);
+  });
+
+  it('keeps every decision it answered across a Redis restart', async () => {
+    await start();
+    const answered = [];
+    for (const tx of ['k1', 'k2', 'k3']) answered.push((await timed(tx)).body);
+    await server.stop();
+    server = await startLocalRedis({ dataDir, port: server.port });
+    await eventually(async () => (await fetch(`${api!.base}/readyz`)).status === 200);
+
+    const entries = await api!.admin.xrange(api!.config.stream.key, '-', '+');
+    expect(entries.map(([id]) => id)).toEqual(answered.map((a) => a.stream_id));
+    // The window survived too: a retry is still a duplicate, the next click is spam.
+    expect((await timed('k3')).body).toMatchObject({ duplicate: true, stream_id: answered[2]!.stream_id });
+    expect((await timed('k4')).body).toMatchObject({ fraud_type: 'click_spam' });
+  });
+
+  it('answers 503 within the timeout when Redis is slow; the retry then gets the original verdict', async () => {
+    await start();
+    const pauser = new Redis(server.url);
+    try {
+      await pauser.call('CLIENT', 'PAUSE', '1000', 'ALL');
+      const slow = await timed('slow-1');
+      expect(slow.status).toBe(503);
+      expect(slow.ms).toBeLessThan(BOUNDED_MS);
+
+      // The paused script still runs once Redis resumes; retrying the same transaction is safe.
+      const retried = await eventually(async () => (await timed('slow-1')).status === 200);
+      expect(retried).toBe(true);
+      const again = await timed('slow-1');
+      expect(again.body).toMatchObject({ fraud_type: 'clean', duplicate: true });
+      expect(await api!.admin.xlen(api!.config.stream.key)).toBe(1);
+    } finally {
+      pauser.disconnect();
+    }
+  });
+
+  it('with FAIL_MODE=open lets clicks through as clean, marked degraded, and counts them nowhere', async () => {
+    await start({ FAIL_MODE: 'open' });
+    await timed('open-1');
+    await server.kill();
+    const answer = await timed('open-2');
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ status: 'clean', fraud_type: 'clean', degraded: true, stream_id: null, ...click });
+
+    server = await startLocalRedis({ dataDir, port: server.port });
+    await eventually(async () => (await fetch(`${api!.base}/readyz`)).status === 200);
+    expect(await api!.admin.xlen(api!.config.stream.key)).toBe(1);
+    // open-2 was never counted: the device has one click, so the next one is clean.
+    expect((await timed('open-3')).body).toMatchObject({ fraud_type: 'clean' });
+  });
+});
+
+async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await sleep(100);
+  }
+  return false;
+}

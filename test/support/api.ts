@@ -1,0 +1,93 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { inject } from 'vitest';
+import { parseConfig, type Config } from '../../src/config.js';
+import { startApi, type ApiService } from '../../src/service.js';
+
+export const redisUrl = inject('redisUrl');
+export const redisStackUrl = inject('redisStackUrl') || undefined;
+export const redisStackMissing = inject('redisStackMissing');
+
+/** Settings for one test: defaults, a private key namespace, overrides last. */
+export function testConfig(env: Record<string, string> = {}): Config & { namespace: string } {
+  const namespace = `test:${randomUUID().slice(0, 8)}:`;
+  const parsed = parseConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'silent',
+    IP_CUCKOO_FILTER_NAME: `${namespace}ip_cf`,
+    DECISION_STREAM_NAME: `${namespace}decisions`,
+    KEY_PREFIX: namespace,
+    ...env,
+  });
+  if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
+  return { ...parsed.config, namespace };
+}
+
+export interface TestApi {
+  config: Config & { namespace: string };
+  service: ApiService;
+  base: string;
+  /** A separate client for looking at what the API wrote. */
+  admin: Redis;
+  post(body: unknown, headers?: Record<string, string>): Promise<Response>;
+  click(deviceId: string, transactionId: string, ip?: string): Promise<ClickAnswer>;
+  /** Every key the API wrote under this test's namespace. */
+  writtenKeys(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+export interface ClickAnswer {
+  transaction_id: string;
+  device_id: string;
+  ip: string;
+  status: string;
+  fraud_type: string;
+  ts: number;
+  stream_id: string | null;
+  duplicate: boolean;
+  degraded?: boolean;
+}
+
+/** The real API (same composition as `npm start`) on a free port, against a real Redis. */
+export async function startTestApi(env: Record<string, string> = {}, url = redisUrl): Promise<TestApi> {
+  const config = testConfig(env);
+  const service = await startApi(config, url, pino({ level: 'silent' }));
+  const base = `http://127.0.0.1:${service.port}`;
+  const admin = new Redis(url);
+  const post = (body: unknown, headers: Record<string, string> = {}) =>
+    fetch(base, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+  return {
+    config,
+    service,
+    base,
+    admin,
+    post,
+    async click(deviceId, transactionId, ip = '10.0.0.1') {
+      const res = await post({ device_id: deviceId, ip, transaction_id: transactionId });
+      if (res.status !== 200) throw new Error(`POST / answered ${res.status}: ${await res.text()}`);
+      return (await res.json()) as ClickAnswer;
+    },
+    async writtenKeys() {
+      const keys: string[] = [];
+      let cursor = '0';
+      do {
+        const [next, batch] = await admin.scan(cursor, 'MATCH', `${config.namespace}*`, 'COUNT', 1000);
+        keys.push(...batch);
+        cursor = next;
+      } while (cursor !== '0');
+      return keys.sort();
+    },
+    async close() {
+      await service.close();
+      admin.disconnect();
+    },
+  };
+}
+
+export const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
