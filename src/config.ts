@@ -6,6 +6,7 @@ import type { BlacklistBackend } from './redis/blacklist.js';
  * `test/readme.test.ts` keeps the two in step.
  */
 export const SETTINGS = {
+  ROLE: { default: 'all', doc: '`all`: the API and one stream worker in one process. `api` or `worker`: only that one (`npm run worker` is `ROLE=worker`).' },
   PORT: { default: '5000', doc: 'HTTP port of the API.' },
   HOST: { default: '0.0.0.0', doc: 'Interface the API listens on.' },
   REDIS_URL: { default: undefined, doc: 'Redis to use, e.g. `redis://:password@host:6379/0` (`rediss://` for TLS). Wins over REDIS_HOST/REDIS_PORT.' },
@@ -21,6 +22,17 @@ export const SETTINGS = {
   DECISION_STREAM_NAME: { default: 'fraud:decisions', doc: 'Stream every decision is appended to.' },
   DECISION_STREAM_MAXLEN: { default: '1000000', doc: 'Approximate cap of the decision stream (`XADD MAXLEN ~`).' },
   KEY_PREFIX: { default: 'fraud:', doc: 'Prefix of the per-device window keys.' },
+  WORKER_GROUP: { default: 'counters', doc: 'Consumer group the stream workers share; each decision is counted by one of them.' },
+  WORKER_CONSUMER: { default: undefined, doc: 'This worker\'s consumer name in the group (default: `<hostname>-<pid>`). Keep it stable across restarts to resume its own pending entries at once.' },
+  WORKER_BATCH_SIZE: { default: '500', doc: 'Decisions a worker reads and counts per round trip (`XREADGROUP COUNT`).' },
+  WORKER_BLOCK_MS: { default: '1000', doc: 'How long an idle worker waits for new decisions per read (`XREADGROUP BLOCK`).' },
+  WORKER_CLAIM_IDLE_MS: { default: '30000', doc: 'A decision left pending this long by a worker (one that died, say) is claimed by another (`XAUTOCLAIM`).' },
+  WORKER_MAX_DELIVERIES: { default: '5', doc: 'A decision that fails this many deliveries moves to the dead-letter stream instead of blocking the group.' },
+  DEAD_LETTER_STREAM_NAME: { default: 'fraud:decisions:dead', doc: 'Stream of decisions that could not be counted, each with the reason.' },
+  STATS_BACKEND: { default: 'auto', doc: '`auto`: RedisTimeSeries where loaded, else plain Redis hashes. `timeseries` or `hash` force one (`timeseries` refuses to start without the module).' },
+  STATS_RETENTION_SEC: { default: '86400', doc: 'How long per-second counts are kept.' },
+  STATS_MINUTE_RETENTION_SEC: { default: '2592000', doc: 'How long the per-minute sums (RedisTimeSeries compaction) are kept.' },
+  METRICS_APP_NAME: { default: 'click-fraud', doc: 'Value of the `app` label on every time series; the Grafana dashboard selects series by it.' },
   FAIL_MODE: { default: 'closed', doc: '`closed`: answer 503 when Redis fails. `open`: answer `clean` with `"degraded": true` and count the click nowhere.' },
   LOG_LEVEL: { default: 'info', doc: 'pino level: fatal, error, warn, info, debug, trace or silent.' },
   SHUTDOWN_TIMEOUT_MS: { default: '10000', doc: 'On SIGTERM/SIGINT, longest wait for in-flight requests before connections are cut.' },
@@ -51,6 +63,7 @@ const redisUrl = z
 const keyName = z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters');
 
 const envSchema = z.object({
+  ROLE: z.enum(['all', 'api', 'worker'], 'must be all, api or worker'),
   PORT: wholeNumber(0, 65_535),
   HOST: z.string().min(1),
   REDIS_URL: redisUrl.optional(),
@@ -66,12 +79,27 @@ const envSchema = z.object({
   DECISION_STREAM_NAME: keyName,
   DECISION_STREAM_MAXLEN: wholeNumber(1, Number.MAX_SAFE_INTEGER),
   KEY_PREFIX: z.string().max(256, 'must be at most 256 characters'),
+  WORKER_GROUP: keyName,
+  WORKER_CONSUMER: keyName.optional(),
+  WORKER_BATCH_SIZE: wholeNumber(1, 10_000),
+  WORKER_BLOCK_MS: wholeNumber(1, 60_000),
+  WORKER_CLAIM_IDLE_MS: wholeNumber(1, 86_400_000),
+  WORKER_MAX_DELIVERIES: wholeNumber(1, 1000),
+  DEAD_LETTER_STREAM_NAME: keyName,
+  STATS_BACKEND: z.enum(['auto', 'timeseries', 'hash'], 'must be auto, timeseries or hash'),
+  STATS_RETENTION_SEC: wholeNumber(60, 31_536_000),
+  STATS_MINUTE_RETENTION_SEC: wholeNumber(60, 315_360_000),
+  METRICS_APP_NAME: z.string().regex(/^[\w.-]{1,64}$/, 'must be 1-64 letters, digits, ".", "-" or "_"'),
   FAIL_MODE: z.enum(['closed', 'open'], 'must be closed or open'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'must be one of fatal, error, warn, info, debug, trace, silent'),
   SHUTDOWN_TIMEOUT_MS: wholeNumber(0, 600_000),
 } satisfies Record<SettingName, z.ZodType>);
 
+export type Role = 'all' | 'api' | 'worker';
+export type StatsBackend = 'timeseries' | 'hash';
+
 export interface Config {
+  role: Role;
   http: { port: number; host: string };
   redis: {
     /** Undefined: no Redis was configured, so `npm start` runs a private one. */
@@ -83,6 +111,22 @@ export interface Config {
   blacklist: { backend: 'auto' | BlacklistBackend; key: string; capacity: number };
   stream: { key: string; maxLen: number };
   keyPrefix: string;
+  worker: {
+    group: string;
+    /** Undefined: `<hostname>-<pid>`. */
+    consumer: string | undefined;
+    batchSize: number;
+    blockMs: number;
+    claimIdleMs: number;
+    maxDeliveries: number;
+    deadLetterKey: string;
+  };
+  stats: {
+    backend: 'auto' | StatsBackend;
+    retentionMs: number;
+    minuteRetentionMs: number;
+    appName: string;
+  };
   failMode: 'closed' | 'open';
   logLevel: z.output<typeof envSchema>['LOG_LEVEL'];
   shutdownTimeoutMs: number;
@@ -111,6 +155,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
   return {
     ok: true,
     config: {
+      role: e.ROLE,
       http: { port: e.PORT, host: e.HOST },
       redis: {
         url: e.REDIS_URL ?? redisUrlFromHostPort(e.REDIS_HOST, e.REDIS_PORT),
@@ -121,6 +166,21 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
       blacklist: { backend: e.BLACKLIST_BACKEND, key: e.IP_CUCKOO_FILTER_NAME, capacity: e.IP_CUCKOO_FILTER_CAPACITY },
       stream: { key: e.DECISION_STREAM_NAME, maxLen: e.DECISION_STREAM_MAXLEN },
       keyPrefix: e.KEY_PREFIX,
+      worker: {
+        group: e.WORKER_GROUP,
+        consumer: e.WORKER_CONSUMER,
+        batchSize: e.WORKER_BATCH_SIZE,
+        blockMs: e.WORKER_BLOCK_MS,
+        claimIdleMs: e.WORKER_CLAIM_IDLE_MS,
+        maxDeliveries: e.WORKER_MAX_DELIVERIES,
+        deadLetterKey: e.DEAD_LETTER_STREAM_NAME,
+      },
+      stats: {
+        backend: e.STATS_BACKEND,
+        retentionMs: e.STATS_RETENTION_SEC * 1000,
+        minuteRetentionMs: e.STATS_MINUTE_RETENTION_SEC * 1000,
+        appName: e.METRICS_APP_NAME,
+      },
       failMode: e.FAIL_MODE,
       logLevel: e.LOG_LEVEL,
       shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

@@ -7,12 +7,23 @@ describe('parseConfig', () => {
     expect(result).toEqual({
       ok: true,
       config: {
+        role: 'all',
         http: { port: 5000, host: '0.0.0.0' },
         redis: { url: undefined, dataDir: '.redis-data', timeoutMs: 250 },
         clickSpam: { threshold: 2, windowMs: 10_000 },
         blacklist: { backend: 'auto', key: 'ip_cf', capacity: 1_000_000 },
         stream: { key: 'fraud:decisions', maxLen: 1_000_000 },
         keyPrefix: 'fraud:',
+        worker: {
+          group: 'counters',
+          consumer: undefined,
+          batchSize: 500,
+          blockMs: 1000,
+          claimIdleMs: 30_000,
+          maxDeliveries: 5,
+          deadLetterKey: 'fraud:decisions:dead',
+        },
+        stats: { backend: 'auto', retentionMs: 86_400_000, minuteRetentionMs: 2_592_000_000, appName: 'click-fraud' },
         failMode: 'closed',
         logLevel: 'info',
         shutdownTimeoutMs: 10_000,
