@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { startApi } from '../src/service.js';
+import { startApi } from '../src/http/start-api.js';
 import { redisUrl, startTestApi, testConfig, type TestApi } from './support/api.js';
 
 describe('the set blacklist (plain Redis, or BLACKLIST_BACKEND=set)', () => {

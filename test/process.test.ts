@@ -1,36 +1,11 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { redisUrl, testConfig } from './support/api.js';
-
-/** The real entry point, as `npm start` runs it, compiled on the fly. */
-function startMain(env: Record<string, string>): { child: ChildProcess; stdout: () => string; stderr: () => string; exit: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: { PATH: process.env.PATH, LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exit = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-  return { child, stdout: () => stdout, stderr: () => stderr, exit };
-}
-
-async function listeningPort(stdout: () => string, exit: Promise<unknown>): Promise<number> {
-  const deadline = Date.now() + 15_000;
-  let exited = false;
-  void exit.then(() => (exited = true));
-  while (Date.now() < deadline && !exited) {
-    const match = /"port":(\d+),"host":"[^"]*","msg":"click fraud API listening"/.exec(stdout());
-    if (match) return Number(match[1]);
-    await new Promise((done) => setTimeout(done, 50));
-  }
-  throw new Error(`the API did not start:\n${stdout()}`);
-}
+import { listeningPort, startMain } from './support/process.js';
 
 const running: ChildProcess[] = [];
 afterEach(() => {
@@ -74,15 +49,7 @@ describe('the service process', () => {
 
   it('on SIGTERM stops accepting, finishes the request in flight, and exits 0', async () => {
     const config = testConfig();
-    const main = startMain({
-      REDIS_URL: redisUrl,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      REDIS_TIMEOUT_MS: '5000',
-      IP_CUCKOO_FILTER_NAME: config.blacklist.key,
-      DECISION_STREAM_NAME: config.stream.key,
-      KEY_PREFIX: config.keyPrefix,
-    });
+    const main = startMain({ ...config.env, LOG_LEVEL: 'info', REDIS_URL: redisUrl, REDIS_TIMEOUT_MS: '5000', ROLE: 'api' });
     running.push(main.child);
     const port = await listeningPort(main.stdout, main.exit);
     const base = `http://127.0.0.1:${port}`;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { startApi } from '../src/service.js';
+import { startApi } from '../src/http/start-api.js';
 import { redisStackMissing, redisStackUrl, startTestApi, testConfig, type TestApi } from './support/api.js';
 
 /** Runs where a module-enabled Redis is given (REDIS_STACK_URL, or testcontainers with Docker). */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { fieldProblems, type FieldProblem } from './field-problems.js';
 import { canonicalIp } from './ip.js';
 
 /** Long enough for any textual IPv6 address, short enough to refuse junk early. */
@@ -33,21 +34,9 @@ export const clickSchema = z.object(
 /** A click as the API accepts it: ids bounded, ip in canonical form. */
 export type Click = z.output<typeof clickSchema>;
 
-export interface FieldProblem {
-  path: string;
-  message: string;
-}
-
 export type ClickParse = { ok: true; click: Click } | { ok: false; problems: FieldProblem[] };
 
 export function parseClick(body: unknown): ClickParse {
   const result = clickSchema.safeParse(body);
-  if (result.success) return { ok: true, click: result.data };
-  return {
-    ok: false,
-    problems: result.error.issues.map((issue) => ({
-      path: issue.path.length > 0 ? issue.path.join('.') : '(body)',
-      message: issue.message,
-    })),
-  };
+  return result.success ? { ok: true, click: result.data } : { ok: false, problems: fieldProblems(result.error.issues, '(body)') };
 }

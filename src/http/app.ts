@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { ClickStore } from '../redis/click-store.js';
 import { clickRoute, type FailMode } from './click-route.js';
 import { errorHandler, notFound } from './errors.js';
+import { statsRoute, type StatsRouteDependencies } from './stats-route.js';
 
 export interface Readiness {
   ready: boolean;
@@ -11,6 +12,7 @@ export interface Readiness {
 
 export interface AppDependencies {
   clicks: ClickStore;
+  stats: StatsRouteDependencies;
   readiness: () => Promise<Readiness>;
   failMode: FailMode;
   logger: Logger;
@@ -18,7 +20,7 @@ export interface AppDependencies {
 
 export const MAX_BODY_BYTES = 16 * 1024;
 
-export function createApp({ clicks, readiness, failMode, logger }: AppDependencies): Express {
+export function createApp({ clicks, stats, readiness, failMode, logger }: AppDependencies): Express {
   const app = express();
   app.disable('x-powered-by');
 
@@ -29,6 +31,7 @@ export function createApp({ clicks, readiness, failMode, logger }: AppDependenci
     const state = await readiness();
     res.status(state.ready ? 200 : 503).json(state);
   });
+  app.get('/stats', statsRoute(stats));
 
   // Any Content-Type is read as JSON: tracking pixels post with navigator.sendBeacon (text/plain)
   // and `curl -d` sends form encoding, yet both carry the same JSON click.

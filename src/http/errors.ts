@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import type { FieldProblem } from '../domain/click.js';
+import type { FieldProblem } from '../domain/field-problems.js';
 
 export interface ErrorBody {
   error: string;

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { detectCapabilities, type RedisCapabilities } from './capabilities.js';
 import { defineScripts } from './scripts.js';
 
 export interface RedisClientOptions {
@@ -52,4 +53,21 @@ export function redactedUrl(url: string): string {
   const parsed = new URL(url);
   if (parsed.password) parsed.password = '***';
   return parsed.toString();
+}
+
+/** A connected client and what its server can do; fails with one clear line when Redis is unreachable. */
+export async function connectRedis(options: RedisClientOptions): Promise<{ redis: Redis; capabilities: RedisCapabilities }> {
+  const redis = createRedisClient(options);
+  try {
+    await redis.connect();
+  } catch (error) {
+    redis.disconnect();
+    throw new Error(`cannot reach Redis at ${redactedUrl(options.url)}: ${(error as Error).message}`);
+  }
+  try {
+    return { redis, capabilities: await detectCapabilities(redis) };
+  } catch (error) {
+    redis.disconnect();
+    throw error;
+  }
 }

@@ -33,5 +33,25 @@ declare module 'ioredis' {
       windowMs: number,
       streamMaxLen: number,
     ): Result<[fraudType: string, ts: string, streamId: string, duplicate: 0 | 1], Context>;
+    countDecision(
+      streamKey: string,
+      totalCounterKey: string,
+      typeCounterKey: string,
+      group: string,
+      entryId: string,
+      backend: string,
+      secondMs: number,
+      expireAtMs: number,
+    ): Result<0 | 1, Context>;
+    deadLetter(
+      streamKey: string,
+      deadLetterKey: string,
+      group: string,
+      entryId: string,
+      reason: string,
+      deliveries: number,
+      maxLen: number,
+      ...fields: string[]
+    ): Result<0 | 1, Context>;
   }
 }

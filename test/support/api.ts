@@ -3,30 +3,34 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { inject } from 'vitest';
 import { parseConfig, type Config } from '../../src/config.js';
-import { startApi, type ApiService } from '../../src/service.js';
+import { startApi, type ApiService } from '../../src/http/start-api.js';
 
 export const redisUrl = inject('redisUrl');
 export const redisStackUrl = inject('redisStackUrl') || undefined;
 export const redisStackMissing = inject('redisStackMissing');
 
 /** Settings for one test: defaults, a private key namespace, overrides last. */
-export function testConfig(env: Record<string, string> = {}): Config & { namespace: string } {
-  const namespace = `test:${randomUUID().slice(0, 8)}:`;
-  const parsed = parseConfig({
+export function testConfig(env: Record<string, string> = {}): Config & { namespace: string; env: Record<string, string> } {
+  const id = randomUUID().slice(0, 8);
+  const namespace = `test:${id}:`;
+  const fullEnv = {
     PORT: '0',
     HOST: '127.0.0.1',
     LOG_LEVEL: 'silent',
     IP_CUCKOO_FILTER_NAME: `${namespace}ip_cf`,
     DECISION_STREAM_NAME: `${namespace}decisions`,
+    DEAD_LETTER_STREAM_NAME: `${namespace}dead`,
     KEY_PREFIX: namespace,
+    METRICS_APP_NAME: `test-${id}`,
     ...env,
-  });
+  };
+  const parsed = parseConfig(fullEnv);
   if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
-  return { ...parsed.config, namespace };
+  return { ...parsed.config, namespace, env: fullEnv };
 }
 
 export interface TestApi {
-  config: Config & { namespace: string };
+  config: ReturnType<typeof testConfig>;
   service: ApiService;
   base: string;
   /** A separate client for looking at what the API wrote. */

@@ -1,12 +1,13 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { Config } from './config.js';
-import { createApp, type Readiness } from './http/app.js';
-import { listen } from './http/server.js';
-import { prepareBlacklist, type Blacklist } from './redis/blacklist.js';
-import { detectCapabilities, type RedisCapabilities } from './redis/capabilities.js';
-import { createClickStore } from './redis/click-store.js';
-import { createRedisClient, redactedUrl } from './redis/connection.js';
+import type { Config } from '../config.js';
+import { createApp, type Readiness } from './app.js';
+import { listen } from './server.js';
+import { prepareBlacklist, type Blacklist } from '../redis/blacklist.js';
+import type { RedisCapabilities } from '../redis/capabilities.js';
+import { createClickStore } from '../redis/click-store.js';
+import { connectRedis, redactedUrl } from '../redis/connection.js';
+import { prepareCounters } from '../redis/counters.js';
 
 export interface ApiService {
   port: number;
@@ -19,22 +20,22 @@ export interface ApiService {
 
 /** Connects to Redis, finds what it can do, prepares the blacklist, and serves the API. */
 export async function startApi(config: Config, redisUrl: string, logger: Logger): Promise<ApiService> {
-  const redis = createRedisClient({ url: redisUrl, timeoutMs: config.redis.timeoutMs, connectionName: 'click-fraud-api', logger });
+  const { redis, capabilities } = await connectRedis({
+    url: redisUrl,
+    timeoutMs: config.redis.timeoutMs,
+    connectionName: 'click-fraud-api',
+    logger,
+  });
   try {
-    await redis.connect();
-  } catch (error) {
-    redis.disconnect();
-    throw new Error(`cannot reach Redis at ${redactedUrl(redisUrl)}: ${(error as Error).message}`);
-  }
-  try {
-    const capabilities = await detectCapabilities(redis);
     const blacklist = await prepareBlacklist(redis, capabilities, config.blacklist);
+    const counters = await prepareCounters(redis, capabilities, { ...config.stats, keyPrefix: config.keyPrefix });
     logBackends(logger, capabilities, blacklist);
 
     const readiness = async (): Promise<Readiness> => {
       const details = {
         redis: { url: redactedUrl(redisUrl), version: capabilities.version },
         blacklist: { backend: blacklist.backend, key: blacklist.key, add_command: blacklist.addCommand },
+        stats: { backend: counters.backend },
       };
       try {
         await redis.ping();
@@ -49,7 +50,13 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
       clickSpam: config.clickSpam,
       stream: config.stream,
     });
-    const app = createApp({ clicks, readiness, failMode: config.failMode, logger });
+    const app = createApp({
+      clicks,
+      stats: { redis, counters, stream: { key: config.stream.key, group: config.worker.group, deadLetterKey: config.worker.deadLetterKey } },
+      readiness,
+      failMode: config.failMode,
+      logger,
+    });
     const http = await listen(app, config.http);
     logger.info({ port: http.port, host: config.http.host }, 'click fraud API listening');
 

@@ -1,0 +1,86 @@
+import type { RequestHandler } from 'express';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { fieldProblems } from '../domain/field-problems.js';
+import type { Counters } from '../redis/counters.js';
+import { streamGroupState } from '../redis/decision-stream.js';
+import { MINUTE_MS, SECOND_MS, SERIES } from '../stats/series.js';
+import { sendError } from './errors.js';
+
+const DAY_MS = 86_400_000;
+const DEFAULT_RANGE_MS = 15 * MINUTE_MS;
+const MAX_BUCKETS = 10_000;
+
+const epochMs = (name: string) =>
+  z
+    .string()
+    .regex(/^\d{1,15}$/, `${name} must be a time in ms since the epoch`)
+    .transform(Number)
+    .optional();
+
+const querySchema = z.object({
+  from: epochMs('from'),
+  to: epochMs('to'),
+  bucket: z
+    .string()
+    .regex(/^\d{1,12}$/, 'bucket must be a whole number of ms')
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .min(SECOND_MS, { error: 'bucket must be at least 1000 ms', abort: true })
+        .multipleOf(SECOND_MS, 'bucket must be a whole number of seconds'),
+    )
+    .default(SECOND_MS),
+});
+
+export interface StatsRouteDependencies {
+  redis: Redis;
+  counters: Counters;
+  stream: { key: string; group: string; deadLetterKey: string };
+}
+
+/**
+ * `GET /stats?from=&to=&bucket=`: counts per fraud type in time buckets, totals over the range, and
+ * how far the workers are behind. Ranges are bounded so that one request costs bounded work: a day
+ * of per-second data, or 31 days in whole-minute buckets where RedisTimeSeries keeps per-minute sums.
+ */
+export function statsRoute({ redis, counters, stream }: StatsRouteDependencies): RequestHandler {
+  return async (req, res) => {
+    const parsed = querySchema.safeParse(req.query);
+    if (!parsed.success) {
+      return sendError(res, 400, { error: 'invalid_query', message: 'the stats query has invalid parameters', issues: fieldProblems(parsed.error.issues, '(query)') });
+    }
+    const { bucket } = parsed.data;
+    const to = parsed.data.to ?? Date.now();
+    const from = parsed.data.from ?? to - DEFAULT_RANGE_MS;
+    const maxRangeMs = counters.backend === 'timeseries' && bucket % MINUTE_MS === 0 ? 31 * DAY_MS : DAY_MS;
+    const problems = [
+      ...(from > to ? [{ path: 'from', message: 'from must not be after to' }] : []),
+      ...(to - from > maxRangeMs ? [{ path: 'to', message: `the range must be at most ${maxRangeMs / DAY_MS} day(s) for this bucket` }] : []),
+      ...((to - from) / bucket > MAX_BUCKETS ? [{ path: 'bucket', message: `the range must hold at most ${MAX_BUCKETS} buckets` }] : []),
+    ];
+    if (problems.length > 0) return sendError(res, 400, { error: 'invalid_query', message: 'the stats query has invalid parameters', issues: problems });
+
+    let buckets, state, deadLetters;
+    try {
+      [buckets, state, deadLetters] = await Promise.all([
+        counters.range(redis, from, to, bucket),
+        streamGroupState(redis, stream.key, stream.group),
+        redis.xlen(stream.deadLetterKey),
+      ]);
+    } catch {
+      return sendError(res, 503, { error: 'redis_unavailable', message: 'the stats could not be read because Redis is unavailable' });
+    }
+    const totals = Object.fromEntries(SERIES.map((series) => [series, buckets.reduce((sum, b) => sum + b[series], 0)]));
+    res.json({
+      from,
+      to,
+      bucket_ms: bucket,
+      backend: counters.backend,
+      buckets,
+      totals,
+      stream: { length: state.length, pending: state.pending, lag: state.lag, dead_letters: deadLetters },
+    });
+  };
+}

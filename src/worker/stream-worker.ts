@@ -1,0 +1,172 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { readDecisionEntry } from '../domain/decision-entry.js';
+import type { Counters } from '../redis/counters.js';
+import { ensureConsumerGroup, streamGroupState } from '../redis/decision-stream.js';
+
+export interface StreamWorkerSettings {
+  stream: { key: string; maxLen: number };
+  group: string;
+  consumer: string;
+  batchSize: number;
+  blockMs: number;
+  claimIdleMs: number;
+  maxDeliveries: number;
+  deadLetterKey: string;
+}
+
+export interface StreamWorker {
+  /** Counts decisions until stopped. */
+  run(): Promise<void>;
+  /** Finishes the batch in hand (at most one blocked read away) and returns. */
+  stop(): Promise<void>;
+}
+
+type Entry = [id: string, fields: string[]];
+type Failure = { id: string; fields: string[]; reason: string };
+
+const LAG_SAMPLE_MS = 1000;
+const MAX_BACKOFF_MS = 2000;
+/** Fields copied to a dead letter: enough to see what it was, bounded whatever was XADDed. */
+const MAX_DEAD_LETTER_FIELDS = 64;
+
+/**
+ * Reads the decision stream through a consumer group and counts every decision exactly once.
+ *
+ * Each entry is counted and acknowledged in one atomic script (see countDecision-3.lua), so a
+ * worker killed at any moment leaves every entry either counted and acknowledged or pending, and
+ * a pending entry is counted by whoever gets to it first: this worker when it restarts under the
+ * same name (it reads its own pending entries first), or another worker once the entry has been
+ * idle for `claimIdleMs` (XAUTOCLAIM).
+ */
+export function createStreamWorker(redis: Redis, counters: Counters, settings: StreamWorkerSettings, logger: Logger): StreamWorker {
+  const { stream, group, consumer, batchSize, blockMs, claimIdleMs, maxDeliveries, deadLetterKey } = settings;
+  const claimEveryMs = Math.max(50, Math.min(claimIdleMs / 2, 10_000));
+  let running = false;
+  let finished: Promise<void> = Promise.resolve();
+
+  async function count(entries: Entry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const failures: Failure[] = [];
+    const queued: Entry[] = [];
+    const pipeline = redis.pipeline();
+    for (const [id, fields] of entries) {
+      const read = readDecisionEntry(fields);
+      // A malformed entry can never be counted: it goes to the dead letters on its first delivery.
+      if (!read.ok) {
+        await deadLetter({ id, fields, reason: `malformed: ${read.problem}` }, 1);
+        continue;
+      }
+      counters.count(pipeline, { key: stream.key, group }, id, read.decision);
+      queued.push([id, fields]);
+    }
+    if (queued.length === 0) return;
+    const results = (await pipeline.exec()) ?? [];
+    results.forEach(([error], i) => {
+      if (error) failures.push({ id: queued[i]![0], fields: queued[i]![1], reason: error.message });
+    });
+    for (const failure of failures) await retryOrDeadLetter(failure);
+  }
+
+  /** A failed entry stays pending, to be claimed again after `claimIdleMs`, until it has used up its deliveries. */
+  async function retryOrDeadLetter(failure: Failure): Promise<void> {
+    const [pending] = (await redis.xpending(stream.key, group, failure.id, failure.id, 1)) as Array<[string, string, number, number]>;
+    if (!pending) return;
+    const deliveries = pending[3];
+    if (deliveries >= maxDeliveries) await deadLetter(failure, deliveries);
+    else logger.warn({ entry: failure.id, deliveries, reason: failure.reason }, 'decision could not be counted; it will be retried');
+  }
+
+  async function deadLetter({ id, fields, reason }: Failure, deliveries: number): Promise<void> {
+    const moved = await redis.deadLetter(
+      stream.key,
+      deadLetterKey,
+      group,
+      id,
+      reason,
+      deliveries,
+      stream.maxLen,
+      ...fields.slice(0, MAX_DEAD_LETTER_FIELDS),
+    );
+    if (moved === 1) logger.error({ entry: id, deliveries, reason, deadLetterStream: deadLetterKey }, 'decision moved to the dead-letter stream');
+  }
+
+  async function readGroup(id: string, block: boolean): Promise<Entry[]> {
+    const reply = block
+      ? await redis.xreadgroup('GROUP', group, consumer, 'COUNT', batchSize, 'BLOCK', blockMs, 'STREAMS', stream.key, id)
+      : await redis.xreadgroup('GROUP', group, consumer, 'COUNT', batchSize, 'STREAMS', stream.key, id);
+    return ((reply as Array<[string, Entry[]]> | null)?.[0]?.[1] ?? []) as Entry[];
+  }
+
+  /** What this consumer read before a restart but never counted, walked once from the start. */
+  async function countOwnPending(): Promise<void> {
+    for (let after = '0'; ; ) {
+      const entries = await readGroup(after, false);
+      if (entries.length === 0) return;
+      await count(entries);
+      after = entries[entries.length - 1]![0];
+    }
+  }
+
+  /** Entries another consumer (a dead one) left pending too long. Returns the next cursor. */
+  async function claimStale(cursor: string): Promise<string> {
+    const [next, entries] = (await redis.xautoclaim(stream.key, group, consumer, claimIdleMs, cursor, 'COUNT', batchSize)) as [
+      string,
+      Entry[],
+      string[],
+    ];
+    if (entries.length > 0) logger.info({ claimed: entries.length }, 'claimed decisions left pending by another worker');
+    await count(entries);
+    return next;
+  }
+
+  async function recordLag(): Promise<void> {
+    const state = await streamGroupState(redis, stream.key, group);
+    if (state.lag !== null) await counters.recordLag(redis, state.lag + state.pending, Date.now());
+  }
+
+  async function loop(): Promise<void> {
+    let claimCursor = '0-0';
+    let nextClaimAt = 0;
+    let nextLagAt = 0;
+    let failures = 0;
+    let ownPendingDone = false;
+    while (running) {
+      try {
+        if (!ownPendingDone) {
+          await ensureConsumerGroup(redis, stream.key, group);
+          await countOwnPending();
+          ownPendingDone = true;
+        }
+        if (Date.now() >= nextClaimAt) {
+          claimCursor = await claimStale(claimCursor);
+          // A cursor other than 0-0 means more stale entries wait: go on at once.
+          nextClaimAt = claimCursor === '0-0' ? Date.now() + claimEveryMs : 0;
+        }
+        await count(await readGroup('>', true));
+        if (Date.now() >= nextLagAt) {
+          await recordLag();
+          nextLagAt = Date.now() + LAG_SAMPLE_MS;
+        }
+        if (failures > 0) logger.info('stream worker recovered');
+        failures = 0;
+      } catch (error) {
+        if (failures === 0) logger.warn({ err: (error as Error).message }, 'stream worker cannot reach Redis; retrying');
+        failures += 1;
+        await new Promise((done) => setTimeout(done, Math.min(100 * 2 ** failures, MAX_BACKOFF_MS)));
+      }
+    }
+  }
+
+  return {
+    run() {
+      running = true;
+      finished = loop();
+      return finished;
+    },
+    async stop() {
+      running = false;
+      await finished;
+    },
+  };
+}

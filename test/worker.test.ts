@@ -1,0 +1,360 @@
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { bucketStart } from '../src/domain/decision-entry.js';
+import { FRAUD_TYPES, statusOf, type FraudType } from '../src/domain/verdict.js';
+import { createRedisClient } from '../src/redis/connection.js';
+import { MINUTE_MS, SERIES, timeSeriesKey, type SeriesName } from '../src/stats/series.js';
+import { pino } from 'pino';
+import { redisStackMissing, redisStackUrl, redisUrl, sleep, startTestApi, testConfig, type ClickAnswer, type TestApi } from './support/api.js';
+import { startMain, type MainProcess } from './support/process.js';
+import { startTestWorker, untilDrained, type TestWorker } from './support/worker.js';
+
+type Counts = Record<number, Record<SeriesName, number>>;
+
+interface StatsAnswer {
+  backend: string;
+  buckets: Array<{ ts: number } & Record<SeriesName, number>>;
+  totals: Record<SeriesName, number>;
+  stream: { length: number; pending: number; lag: number | null; dead_letters: number };
+}
+
+const backends = [
+  { backend: 'hash', url: redisUrl, skip: '' },
+  { backend: 'timeseries', url: redisStackUrl ?? '', skip: redisStackUrl ? '' : redisStackMissing },
+];
+
+describe.each(backends)('the stream worker counting into $backend', ({ backend, url, skip }) => {
+  describe.skipIf(skip !== '')(`counts${skip ? ` — skipped: ${skip}` : ''}`, () => {
+    let api: TestApi;
+    let worker: TestWorker;
+    beforeAll(async () => {
+      api = await startTestApi({ STATS_BACKEND: backend }, url);
+      worker = await startTestWorker(api.config, url);
+    });
+    afterAll(async () => {
+      await worker?.stop();
+      await api?.close();
+    });
+
+    it('counts every decision once, per fraud type and per second bucket, and /stats shows it', async () => {
+      await blockIp(api, '203.0.113.66');
+      const answers: ClickAnswer[] = [];
+      for (let device = 0; device < 6; device++) {
+        for (let click = 0; click < 4; click++) answers.push(await api.click(`dev-${device}`, `tx-${click}`));
+        answers.push(await api.click(`dev-bl-${device}`, 'tx', '203.0.113.66'));
+      }
+      await worker.drained();
+      const expected = expectedCounts(answers);
+      expect(Object.values(expected).reduce((sum, c) => sum + c.click_spam, 0)).toBe(12);
+
+      // Each count is stamped with the start of its second, so the range starts at a second.
+      const from = bucketStart(Math.min(...answers.map((a) => a.ts)), 1000);
+      const to = Math.max(...answers.map((a) => a.ts));
+      const stats = await getStats(api, { from, to, bucket: 1000 });
+      expect(stats.backend).toBe(backend);
+      expect(asCounts(stats.buckets)).toEqual(expected);
+      expect(stats.totals).toEqual({ clean: 12, ip_blacklist: 6, click_spam: 12, total: 30 });
+      expect(stats.stream).toEqual({ length: 30, pending: 0, lag: 0, dead_letters: 0 });
+
+      // Wider buckets add up the same decisions.
+      const perMinute = await getStats(api, { from: bucketStart(from, MINUTE_MS), to: bucketStart(to, MINUTE_MS) + MINUTE_MS - 1, bucket: MINUTE_MS });
+      expect(perMinute.totals).toEqual({ clean: 12, ip_blacklist: 6, click_spam: 12, total: 30 });
+    });
+
+    it('counts decisions written before the worker started', async () => {
+      const config = testConfig({ STATS_BACKEND: backend });
+      const admin = await scriptedClient(url);
+      try {
+        const now = Date.now();
+        await prefill(admin, config.stream.key, [
+          { fraudType: 'clean', ts: now - 2000 },
+          { fraudType: 'click_spam', ts: now - 2000 },
+          { fraudType: 'clean', ts: now - 1000 },
+        ]);
+        const late = await startTestWorker(config, url);
+        try {
+          await late.drained();
+          const counts = await countsIn(admin, config, now - 5000, now);
+          expect(counts).toEqual({
+            [bucketStart(now - 2000, 1000)]: { clean: 1, ip_blacklist: 0, click_spam: 1, total: 2 },
+            [bucketStart(now - 1000, 1000)]: { clean: 1, ip_blacklist: 0, click_spam: 0, total: 1 },
+          });
+        } finally {
+          await late.stop();
+        }
+      } finally {
+        admin.disconnect();
+      }
+    });
+  });
+});
+
+describe('exactly once (hash counters; the same script serves RedisTimeSeries)', () => {
+  let admin: Redis;
+  beforeAll(async () => {
+    admin = await scriptedClient(redisUrl);
+  });
+  afterAll(() => admin.disconnect());
+
+  const running: MainProcess[] = [];
+  afterEach(() => {
+    for (const main of running.splice(0)) main.child.kill('SIGKILL');
+  });
+
+  it('counts an entry claimed by two workers once', async () => {
+    const config = testConfig({ STATS_BACKEND: 'hash' });
+    const worker = await startTestWorker(config, redisUrl);
+    await worker.stop(); // the group and counters now exist; this test drives the atomic step by hand
+    const ts = Date.now();
+    const [id] = await prefill(admin, config.stream.key, [{ fraudType: 'clean', ts }]);
+    await admin.xreadgroup('GROUP', config.worker.group, 'a', 'COUNT', 1, 'STREAMS', config.stream.key, '>');
+    await admin.xclaim(config.stream.key, config.worker.group, 'b', 0, id!);
+
+    const counted = [];
+    for (const _ of ['a', 'b']) {
+      const pipeline = admin.pipeline();
+      worker.service.counters.count(pipeline, { key: config.stream.key, group: config.worker.group }, id!, { fraudType: 'clean', ts });
+      counted.push((await pipeline.exec())![0]![1]);
+    }
+    expect(counted).toEqual([1, 0]);
+    expect(await countsIn(admin, config, ts - 1000, ts + 1000)).toEqual({
+      [bucketStart(ts, 1000)]: { clean: 1, ip_blacklist: 0, click_spam: 0, total: 1 },
+    });
+    expect(await admin.xpending(config.stream.key, config.worker.group)).toEqual([0, null, null, null]);
+  });
+
+  it('ends with the same counts when a worker is killed mid-batch and restarted', async () => {
+    const config = testConfig({ STATS_BACKEND: 'hash' });
+    const decisions = syntheticDecisions(30_000);
+    await prefill(admin, config.stream.key, decisions);
+    const env = { ...config.env, REDIS_URL: redisUrl, ROLE: 'worker', WORKER_CONSUMER: 'w1', WORKER_BATCH_SIZE: '50', LOG_LEVEL: 'info' };
+
+    const first = startMain(env);
+    running.push(first);
+    // Kill it once it has read some, but not all, of the decisions.
+    let read = 0;
+    for (const deadline = Date.now() + 15_000; Date.now() < deadline; await sleep(5)) {
+      read = await entriesRead(admin, config);
+      if (read > 0) break;
+    }
+    first.child.kill('SIGKILL');
+    await first.exit;
+    const readAtKill = await entriesRead(admin, config);
+    expect(readAtKill).toBeGreaterThan(0);
+    expect(readAtKill).toBeLessThan(decisions.length);
+
+    const second = startMain(env);
+    running.push(second);
+    await untilDrained(admin, config, 30_000);
+    second.child.kill('SIGTERM');
+    expect(await second.exit).toBe(0);
+    expect(second.stdout()).not.toContain('click fraud API listening');
+
+    expect(await countsIn(admin, config, decisions[0]!.ts - 1000, decisions.at(-1)!.ts + 1000)).toEqual(expectedCounts(decisions));
+  });
+
+  it("lets a second worker take over a dead worker's pending decisions", async () => {
+    const config = testConfig({ STATS_BACKEND: 'hash', WORKER_CLAIM_IDLE_MS: '200' });
+    const setup = await startTestWorker(config, redisUrl);
+    await setup.stop();
+    const decisions = syntheticDecisions(25);
+    await prefill(admin, config.stream.key, decisions);
+    // A worker that read ten decisions and died before counting them.
+    await admin.xreadgroup('GROUP', config.worker.group, 'dead-worker', 'COUNT', 10, 'STREAMS', config.stream.key, '>');
+    expect((await admin.xpending(config.stream.key, config.worker.group))[0]).toBe(10);
+
+    const heir = await startTestWorker(config, redisUrl);
+    try {
+      await heir.drained();
+      expect(await countsIn(admin, config, decisions[0]!.ts - 1000, decisions.at(-1)!.ts + 1000)).toEqual(expectedCounts(decisions));
+      const consumers = (await admin.call('XINFO', 'CONSUMERS', config.stream.key, config.worker.group)) as unknown[][];
+      const dead = consumers.map(fieldMap).find((c) => c.get('name') === 'dead-worker');
+      expect(dead?.get('pending')).toBe(0);
+    } finally {
+      await heir.stop();
+    }
+  });
+});
+
+describe('decisions that cannot be counted', () => {
+  let admin: Redis;
+  beforeAll(async () => {
+    admin = await scriptedClient(redisUrl);
+  });
+  afterAll(() => admin.disconnect());
+
+  it('moves a malformed entry to the dead-letter stream at once, with the reason, and counts the rest', async () => {
+    const config = testConfig({ STATS_BACKEND: 'hash' });
+    const ts = Date.now();
+    await prefill(admin, config.stream.key, [{ fraudType: 'clean', ts }]);
+    const poisonId = await admin.xadd(config.stream.key, '*', 'fraud_type', 'bogus', 'ts', String(ts));
+    await prefill(admin, config.stream.key, [{ fraudType: 'click_spam', ts }]);
+
+    const worker = await startTestWorker(config, redisUrl);
+    try {
+      await worker.drained();
+    } finally {
+      await worker.stop();
+    }
+    const dead = await admin.xrange(config.worker.deadLetterKey, '-', '+');
+    expect(dead).toHaveLength(1);
+    expect(Object.fromEntries(pairs(dead[0]![1]))).toEqual({
+      entry_id: poisonId,
+      reason: 'malformed: unknown fraud_type "bogus"',
+      deliveries: '1',
+      fraud_type: 'bogus',
+      ts: String(ts),
+    });
+    expect(await countsIn(admin, config, ts - 1000, ts + 1000)).toEqual({
+      [bucketStart(ts, 1000)]: { clean: 1, ip_blacklist: 0, click_spam: 1, total: 2 },
+    });
+  });
+
+  it('retries an entry whose count keeps failing, then dead-letters it after WORKER_MAX_DELIVERIES', async () => {
+    const config = testConfig({ STATS_BACKEND: 'hash', WORKER_CLAIM_IDLE_MS: '50', WORKER_MAX_DELIVERIES: '3' });
+    const ts = Date.now() - 60_000; // a minute of its own, whose counter key we break
+    const [poisonId] = await prefill(admin, config.stream.key, [{ fraudType: 'clean', ts }]);
+    await admin.set(`${config.keyPrefix}counts:total:${bucketStart(ts, MINUTE_MS)}`, 'not a hash');
+    const [goodId] = await prefill(admin, config.stream.key, [{ fraudType: 'clean', ts: Date.now() }]);
+
+    const worker = await startTestWorker(config, redisUrl);
+    try {
+      await untilDrained(admin, config);
+    } finally {
+      await worker.stop();
+    }
+    const dead = await admin.xrange(config.worker.deadLetterKey, '-', '+');
+    expect(dead.map(([, fields]) => Object.fromEntries(pairs(fields)))).toMatchObject([
+      { entry_id: poisonId, deliveries: '3', reason: expect.stringContaining('WRONGTYPE') },
+    ]);
+    expect(goodId).toBeDefined();
+    expect(await admin.xpending(config.stream.key, config.worker.group)).toEqual([0, null, null, null]);
+  });
+});
+
+describe('GET /stats', () => {
+  let api: TestApi;
+  beforeAll(async () => {
+    api = await startTestApi({ STATS_BACKEND: 'hash' });
+  });
+  afterAll(() => api.close());
+
+  it('answers the last 15 minutes in 1 s buckets by default', async () => {
+    const before = Date.now();
+    const res = await fetch(`${api.base}/stats`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as StatsAnswer & { from: number; to: number; bucket_ms: number };
+    expect(body.bucket_ms).toBe(1000);
+    expect(body.to - body.from).toBe(15 * MINUTE_MS);
+    expect(body.to).toBeGreaterThanOrEqual(before);
+    expect(body.totals).toEqual({ clean: 0, ip_blacklist: 0, click_spam: 0, total: 0 });
+  });
+
+  it.each([
+    ['from=abc', [{ path: 'from', message: 'from must be a time in ms since the epoch' }]],
+    ['to=-5', [{ path: 'to', message: 'to must be a time in ms since the epoch' }]],
+    ['bucket=500', [{ path: 'bucket', message: 'bucket must be at least 1000 ms' }]],
+    ['bucket=1500', [{ path: 'bucket', message: 'bucket must be a whole number of seconds' }]],
+    ['bucket=1s', [{ path: 'bucket', message: 'bucket must be a whole number of ms' }]],
+    ['from=2000000&to=1000000', [{ path: 'from', message: 'from must not be after to' }]],
+    ['from=0&to=172800000&bucket=60000', [{ path: 'to', message: 'the range must be at most 1 day(s) for this bucket' }]],
+    ['from=0&to=86400000&bucket=1000', [{ path: 'bucket', message: 'the range must hold at most 10000 buckets' }]],
+  ])('refuses %s with a 400 naming the parameter', async (query, issues) => {
+    const res = await fetch(`${api.base}/stats?${query}`);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ error: 'invalid_query', message: 'the stats query has invalid parameters', issues });
+  });
+});
+
+async function blockIp(api: TestApi, ip: string): Promise<void> {
+  if (api.service.blacklist.backend === 'cuckoo') await api.admin.call('CF.ADDNX', api.config.blacklist.key, ip);
+  else await api.admin.sadd(api.config.blacklist.key, ip);
+}
+
+async function getStats(api: TestApi, query: Record<string, number>): Promise<StatsAnswer> {
+  const res = await fetch(`${api.base}/stats?${new URLSearchParams(Object.entries(query).map(([k, v]): [string, string] => [k, String(v)]))}`);
+  expect(res.status).toBe(200);
+  return (await res.json()) as StatsAnswer;
+}
+
+/** A client with the project's scripts, for driving the atomic steps directly. */
+async function scriptedClient(url: string): Promise<Redis> {
+  const redis = createRedisClient({ url, timeoutMs: 5000, connectionName: 'test-admin', logger: pino({ level: 'silent' }) });
+  await redis.connect();
+  return redis;
+}
+
+/** Decisions as the API writes them, straight into the stream. Returns their ids. */
+async function prefill(redis: Redis, streamKey: string, decisions: Array<{ fraudType: FraudType; ts: number }>): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < decisions.length; i += 1000) {
+    const pipeline = redis.pipeline();
+    for (const [j, { fraudType, ts }] of decisions.slice(i, i + 1000).entries()) {
+      pipeline.xadd(streamKey, '*', 'transaction_id', `t${i + j}`, 'device_id', `d${(i + j) % 97}`, 'ip', '10.0.0.1', 'status', statusOf(fraudType), 'fraud_type', fraudType, 'ts', String(ts));
+    }
+    for (const [error, id] of (await pipeline.exec())!) {
+      if (error) throw error;
+      ids.push(id as string);
+    }
+  }
+  return ids;
+}
+
+/** Decisions spread over a few seconds, all three fraud types. */
+function syntheticDecisions(count: number): Array<{ fraudType: FraudType; ts: number }> {
+  const start = Date.now() - 10_000;
+  return Array.from({ length: count }, (_, i) => ({ fraudType: FRAUD_TYPES[i % 3]!, ts: start + Math.floor((i * 5000) / count) }));
+}
+
+function expectedCounts(decisions: Array<{ fraudType?: FraudType; fraud_type?: string; ts: number }>): Counts {
+  const counts: Counts = {};
+  for (const decision of decisions) {
+    const bucket = (counts[bucketStart(decision.ts, 1000)] ??= { clean: 0, ip_blacklist: 0, click_spam: 0, total: 0 });
+    bucket[(decision.fraudType ?? decision.fraud_type) as FraudType] += 1;
+    bucket.total += 1;
+  }
+  return counts;
+}
+
+function asCounts(buckets: StatsAnswer['buckets']): Counts {
+  return Object.fromEntries(buckets.map(({ ts, ...series }) => [ts, series]));
+}
+
+/** Per-second counts as stored, read back without going through the code under test. */
+async function countsIn(redis: Redis, config: ReturnType<typeof testConfig>, from: number, to: number): Promise<Counts> {
+  const counts: Counts = {};
+  const add = (ts: number, series: SeriesName, value: number) => {
+    (counts[ts] ??= { clean: 0, ip_blacklist: 0, click_spam: 0, total: 0 })[series] += value;
+  };
+  for (const series of SERIES) {
+    if (config.stats.backend === 'timeseries') {
+      const samples = (await redis.call('TS.RANGE', timeSeriesKey(config.keyPrefix, series, '1s'), from, to)) as Array<[number, string]>;
+      for (const [ts, value] of samples) add(Number(ts), series, Number(value));
+    } else {
+      for (let minute = bucketStart(from, MINUTE_MS); minute <= to; minute += MINUTE_MS) {
+        for (const [second, value] of Object.entries(await redis.hgetall(`${config.keyPrefix}counts:${series}:${minute}`))) {
+          add(Number(second), series, Number(value));
+        }
+      }
+    }
+  }
+  return counts;
+}
+
+async function entriesRead(redis: Redis, config: ReturnType<typeof testConfig>): Promise<number> {
+  const groups = (await redis.call('XINFO', 'GROUPS', config.stream.key).catch(() => [])) as unknown[][];
+  const group = groups.map(fieldMap).find((g) => g.get('name') === config.worker.group);
+  return Number(group?.get('entries-read') ?? 0);
+}
+
+function fieldMap(flat: unknown[]): Map<string, unknown> {
+  const map = new Map<string, unknown>();
+  for (let i = 0; i + 1 < flat.length; i += 2) map.set(String(flat[i]), flat[i + 1]);
+  return map;
+}
+
+function pairs(flat: string[]): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (let i = 0; i < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
+  return out;
+}
