@@ -2,7 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { startApi } from '../src/http/start-api.js';
-import { redisStackMissing, redisStackUrl, startTestApi, testConfig, type TestApi } from './support/api.js';
+import { bucketStart } from '../src/domain/decision-entry.js';
+import { MINUTE_MS, SERIES, seriesLabels, timeSeriesKey, workerLagKey } from '../src/stats/series.js';
+import { redisStackMissing, redisStackUrl, sleep, startTestApi, testConfig, type TestApi } from './support/api.js';
+import { startTestWorker, type TestWorker } from './support/worker.js';
 
 /** Runs where a module-enabled Redis is given (REDIS_STACK_URL, or testcontainers with Docker). */
 describe.skipIf(!redisStackUrl)(`the cuckoo filter blacklist (Redis Stack)${redisStackUrl ? '' : ` — skipped: ${redisStackMissing}`}`, () => {
@@ -68,3 +71,62 @@ describe.skipIf(!redisStackUrl)(`the cuckoo filter blacklist (Redis Stack)${redi
     }
   });
 });
+
+describe.skipIf(!redisStackUrl)(`the RedisTimeSeries counters (Redis Stack)${redisStackUrl ? '' : ` — skipped: ${redisStackMissing}`}`, () => {
+  let api: TestApi;
+  let worker: TestWorker;
+  beforeAll(async () => {
+    api = await startTestApi({ STATS_RETENTION_SEC: '3600', STATS_MINUTE_RETENTION_SEC: '86400' }, redisStackUrl);
+    worker = await startTestWorker(api.config, redisStackUrl!);
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    await api?.close();
+  });
+
+  it('creates every series with its labels, retention and per-minute compaction rule', async () => {
+    expect(worker.service.counters.backend).toBe('timeseries');
+    expect(await (await fetch(`${api.base}/readyz`)).json()).toMatchObject({ stats: { backend: 'timeseries' } });
+    for (const series of SERIES) {
+      const info = infoMap((await api.admin.call('TS.INFO', timeSeriesKey(api.config.keyPrefix, series, '1s'))) as unknown[]);
+      expect(info.get('retentionTime')).toBe(3_600_000);
+      expect(Object.fromEntries(info.get('labels') as Array<[string, string]>)).toEqual(
+        Object.fromEntries(pairs(seriesLabels(api.config.stats.appName, series, '1s'))),
+      );
+      const [rule] = info.get('rules') as Array<[string, number, string]>;
+      expect(rule!.slice(0, 3).map((v) => (typeof v === 'string' ? v.toLowerCase() : v))).toEqual([
+        timeSeriesKey(api.config.keyPrefix, series, '1m').toLowerCase(),
+        MINUTE_MS,
+        'sum',
+      ]);
+      const minute = infoMap((await api.admin.call('TS.INFO', timeSeriesKey(api.config.keyPrefix, series, '1m'))) as unknown[]);
+      expect(minute.get('retentionTime')).toBe(86_400_000);
+    }
+  });
+
+  it('sums a closed minute into the per-minute series, and records the lag', async () => {
+    const minute = bucketStart(Date.now(), MINUTE_MS) - 2 * MINUTE_MS;
+    // Two decisions in one minute, then one in the next, which closes the first minute's bucket.
+    for (const [i, ts] of [minute + 1000, minute + 2000, minute + MINUTE_MS + 1000].entries()) {
+      await api.admin.xadd(api.config.stream.key, '*', 'transaction_id', `m${i}`, 'device_id', 'd', 'ip', '10.0.0.1', 'status', 'clean', 'fraud_type', 'clean', 'ts', String(ts));
+    }
+    await worker.drained();
+    const perMinute = (await api.admin.call('TS.RANGE', timeSeriesKey(api.config.keyPrefix, 'clean', '1m'), minute, minute)) as Array<[number, string]>;
+    expect(perMinute).toEqual([[minute, '2']]);
+    await sleep(1200);
+    const lag = (await api.admin.call('TS.GET', workerLagKey(api.config.keyPrefix))) as [number, string];
+    expect(lag[1]).toBe('0');
+  });
+});
+
+function infoMap(flat: unknown[]): Map<string, unknown> {
+  const map = new Map<string, unknown>();
+  for (let i = 0; i + 1 < flat.length; i += 2) map.set(String(flat[i]), flat[i + 1]);
+  return map;
+}
+
+function pairs(flat: string[]): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (let i = 0; i < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
+  return out;
+}

@@ -28,7 +28,8 @@ export interface Counters {
   backend: StatsBackend;
   /** Queues the atomic count-and-acknowledge of one decision on a pipeline. */
   count(pipeline: ChainableCommander, stream: { key: string; group: string }, entryId: string, decision: CountableDecision): void;
-  /** Records the workers' lag; a no-op where there is no time-series store for it. */
+  /** Whether the workers' lag is kept as a series (for the dashboard). */
+  recordsLag: boolean;
   recordLag(redis: Redis, lag: number, atMs: number): Promise<void>;
   /** Counts in buckets of `bucketMs` (a multiple of a second) over [from, to]. */
   range(redis: Redis, from: number, to: number, bucketMs: number): Promise<BucketCounts>;
@@ -76,6 +77,7 @@ async function createSeries(redis: Redis, { keyPrefix, retentionMs, minuteRetent
 function timeSeriesCounters({ keyPrefix }: CountersSettings): Counters {
   return {
     backend: 'timeseries',
+    recordsLag: true,
     count(pipeline, stream, entryId, { fraudType, ts }) {
       pipeline.countDecision(
         stream.key,
@@ -92,11 +94,13 @@ function timeSeriesCounters({ keyPrefix }: CountersSettings): Counters {
       await redis.call('TS.ADD', workerLagKey(keyPrefix), atMs, lag, 'ON_DUPLICATE', 'LAST');
     },
     async range(redis, from, to, bucketMs) {
-      // Whole-minute buckets come from the per-minute sums, which are kept longer.
+      // Whole-minute buckets come from the per-minute sums, which are kept longer; LATEST adds the
+      // minute still open, which the compaction has not written yet.
       const resolution = bucketMs % MINUTE_MS === 0 ? '1m' : '1s';
+      const latest = resolution === '1m' ? ['LATEST'] : [];
       const pipeline = redis.pipeline();
       for (const series of SERIES) {
-        pipeline.call('TS.RANGE', timeSeriesKey(keyPrefix, series, resolution), from, to, 'AGGREGATION', 'sum', bucketMs);
+        pipeline.call('TS.RANGE', timeSeriesKey(keyPrefix, series, resolution), from, to, ...latest, 'AGGREGATION', 'sum', bucketMs);
       }
       const replies = await execAll(pipeline);
       const counts = new BucketMap();
@@ -113,6 +117,7 @@ function hashCounters({ keyPrefix, retentionMs }: CountersSettings): Counters {
   const minuteKey = (series: SeriesName, minute: number) => `${keyPrefix}counts:${series}:${minute}`;
   return {
     backend: 'hash',
+    recordsLag: false,
     count(pipeline, stream, entryId, { fraudType, ts }) {
       const minute = bucketStart(ts, MINUTE_MS);
       pipeline.countDecision(
@@ -126,7 +131,9 @@ function hashCounters({ keyPrefix, retentionMs }: CountersSettings): Counters {
         minute + MINUTE_MS + retentionMs,
       );
     },
-    async recordLag() {},
+    async recordLag() {
+      throw new Error('the hash counters keep no lag series');
+    },
     async range(redis, from, to, bucketMs) {
       const pipeline = redis.pipeline();
       const minutes: number[] = [];

@@ -144,7 +144,7 @@ export function createStreamWorker(redis: Redis, counters: Counters, settings: S
           nextClaimAt = claimCursor === '0-0' ? Date.now() + claimEveryMs : 0;
         }
         await count(await readGroup('>', true));
-        if (Date.now() >= nextLagAt) {
+        if (counters.recordsLag && Date.now() >= nextLagAt) {
           await recordLag();
           nextLagAt = Date.now() + LAG_SAMPLE_MS;
         }
