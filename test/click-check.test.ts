@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deviceKeys } from '../src/redis/click-store.js';
 import { sleep, startTestApi, type TestApi } from './support/api.js';
+import { pairs } from './support/replies.js';
 
 describe('POST / with the default rules (threshold 2 in 10 s)', () => {
   let api: TestApi;
@@ -216,12 +217,6 @@ async function serverTime(api: TestApi): Promise<number> {
 
 async function untilServerTime(api: TestApi, ms: number): Promise<void> {
   for (let now = await serverTime(api); now < ms; now = await serverTime(api)) await sleep(Math.min(ms - now, 50));
-}
-
-function pairs(flat: string[]): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  for (let i = 0; i < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
-  return out;
 }
 
 function countBy(values: string[]): Record<string, number> {

@@ -6,6 +6,7 @@ import { parse } from 'yaml';
 import { SERIES, timeSeriesKey, seriesLabels, workerLagLabels, type Resolution } from '../src/stats/series.js';
 import { redisStackMissing, redisStackUrl, sleep, startTestApi, type TestApi } from './support/api.js';
 import { startTestWorker, type TestWorker } from './support/worker.js';
+import { pairs } from './support/replies.js';
 
 /**
  * The Fraud Stats dashboard (grafana/dashboards/fraud-stats.json): first its structure against the
@@ -70,12 +71,12 @@ const RESOLUTION_MS: Record<Resolution, number> = { '1s': 1000, '1m': 60_000 };
 const FRAUD_SHARE_PANEL = 'Fraud share';
 
 type Labels = Record<string, string>;
-const pairs = (flat: string[]): Labels => Object.fromEntries(Array.from({ length: flat.length / 2 }, (_, i) => [flat[2 * i]!, flat[2 * i + 1]!]));
+const labelsOf = (flat: string[]): Labels => Object.fromEntries(pairs(flat));
 
 /** The label sets of every series the worker writes for an app. */
 function workerSeries(app: string): Labels[] {
   const resolutions: Resolution[] = ['1s', '1m'];
-  return [...SERIES.flatMap((series) => resolutions.map((resolution) => pairs(seriesLabels(app, series, resolution)))), pairs(workerLagLabels(app))];
+  return [...SERIES.flatMap((series) => resolutions.map((resolution) => labelsOf(seriesLabels(app, series, resolution)))), labelsOf(workerLagLabels(app))];
 }
 
 interface Term {

@@ -6,6 +6,7 @@ import { bucketStart } from '../src/domain/decision-entry.js';
 import { MINUTE_MS, SERIES, seriesLabels, timeSeriesKey, workerLagKey } from '../src/stats/series.js';
 import { redisStackMissing, redisStackUrl, sleep, startTestApi, testConfig, type TestApi } from './support/api.js';
 import { startTestWorker, type TestWorker } from './support/worker.js';
+import { fieldMap, pairs } from './support/replies.js';
 
 /** Runs where a module-enabled Redis is given (REDIS_STACK_URL, or testcontainers with Docker). */
 describe.skipIf(!redisStackUrl)(`the cuckoo filter blacklist (Redis Stack)${redisStackUrl ? '' : ` — skipped: ${redisStackMissing}`}`, () => {
@@ -88,7 +89,7 @@ describe.skipIf(!redisStackUrl)(`the RedisTimeSeries counters (Redis Stack)${red
     expect(worker.service.counters.backend).toBe('timeseries');
     expect(await (await fetch(`${api.base}/readyz`)).json()).toMatchObject({ stats: { backend: 'timeseries' } });
     for (const series of SERIES) {
-      const info = infoMap((await api.admin.call('TS.INFO', timeSeriesKey(api.config.keyPrefix, series, '1s'))) as unknown[]);
+      const info = fieldMap((await api.admin.call('TS.INFO', timeSeriesKey(api.config.keyPrefix, series, '1s'))) as unknown[]);
       expect(info.get('retentionTime')).toBe(3_600_000);
       expect(Object.fromEntries(info.get('labels') as Array<[string, string]>)).toEqual(
         Object.fromEntries(pairs(seriesLabels(api.config.stats.appName, series, '1s'))),
@@ -99,7 +100,7 @@ describe.skipIf(!redisStackUrl)(`the RedisTimeSeries counters (Redis Stack)${red
         MINUTE_MS,
         'sum',
       ]);
-      const minute = infoMap((await api.admin.call('TS.INFO', timeSeriesKey(api.config.keyPrefix, series, '1m'))) as unknown[]);
+      const minute = fieldMap((await api.admin.call('TS.INFO', timeSeriesKey(api.config.keyPrefix, series, '1m'))) as unknown[]);
       expect(minute.get('retentionTime')).toBe(86_400_000);
     }
   });
@@ -118,15 +119,3 @@ describe.skipIf(!redisStackUrl)(`the RedisTimeSeries counters (Redis Stack)${red
     expect(lag[1]).toBe('0');
   });
 });
-
-function infoMap(flat: unknown[]): Map<string, unknown> {
-  const map = new Map<string, unknown>();
-  for (let i = 0; i + 1 < flat.length; i += 2) map.set(String(flat[i]), flat[i + 1]);
-  return map;
-}
-
-function pairs(flat: string[]): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  for (let i = 0; i < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
-  return out;
-}

@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { redisStackMissing, redisStackUrl, redisUrl, sleep, startTestApi, testConfig, type ClickAnswer, type TestApi } from './support/api.js';
 import { startMain, type MainProcess } from './support/process.js';
 import { startTestWorker, untilDrained, type TestWorker } from './support/worker.js';
+import { fieldMap, pairs } from './support/replies.js';
 
 type Counts = Record<number, Record<SeriesName, number>>;
 
@@ -345,16 +346,4 @@ async function entriesRead(redis: Redis, config: ReturnType<typeof testConfig>):
   const groups = (await redis.call('XINFO', 'GROUPS', config.stream.key).catch(() => [])) as unknown[][];
   const group = groups.map(fieldMap).find((g) => g.get('name') === config.worker.group);
   return Number(group?.get('entries-read') ?? 0);
-}
-
-function fieldMap(flat: unknown[]): Map<string, unknown> {
-  const map = new Map<string, unknown>();
-  for (let i = 0; i + 1 < flat.length; i += 2) map.set(String(flat[i]), flat[i + 1]);
-  return map;
-}
-
-function pairs(flat: string[]): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  for (let i = 0; i < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
-  return out;
 }

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { fieldMap } from './replies.js';
 
 export interface StreamGroupState {
   /** Entries in the stream (capped by MAXLEN, so older ones may be gone). */
@@ -38,12 +39,6 @@ export async function streamGroupState(redis: Redis, streamKey: string, group: s
   const lag = rawLag === null || rawLag === undefined ? null : Number(rawLag);
   const delivered = groupInfo.get('last-delivered-id') === streamInfo.get('last-generated-id');
   return { length, pending, lag, drained: delivered && pending === 0 };
-}
-
-function fieldMap(flat: unknown[]): Map<string, unknown> {
-  const map = new Map<string, unknown>();
-  for (let i = 0; i + 1 < flat.length; i += 2) map.set(String(flat[i]), flat[i + 1]);
-  return map;
 }
 
 function noSuchKey(error: Error): null {
