@@ -211,6 +211,27 @@ describe('decisions that cannot be counted', () => {
     });
   });
 
+  it('sets aside a pending entry that was trimmed from the stream before it was counted', async () => {
+    const config = testConfig({ STATS_BACKEND: 'hash', WORKER_CONSUMER: 'w1' });
+    const setup = await startTestWorker(config, redisUrl);
+    await setup.stop();
+    const [id] = await prefill(admin, config.stream.key, [{ fraudType: 'clean', ts: Date.now() }]);
+    // w1 read it, then died; the stream was trimmed past it before w1 came back.
+    await admin.xreadgroup('GROUP', config.worker.group, 'w1', 'COUNT', 1, 'STREAMS', config.stream.key, '>');
+    await admin.xtrim(config.stream.key, 'MAXLEN', 0);
+
+    const worker = await startTestWorker(config, redisUrl);
+    try {
+      await worker.drained();
+    } finally {
+      await worker.stop();
+    }
+    const dead = await admin.xrange(config.worker.deadLetterKey, '-', '+');
+    expect(dead.map(([, fields]) => Object.fromEntries(pairs(fields)))).toEqual([
+      { entry_id: id, reason: 'trimmed from the stream before it was counted', deliveries: '1' },
+    ]);
+  });
+
   it('retries an entry whose count keeps failing, then dead-letters it after WORKER_MAX_DELIVERIES', async () => {
     const config = testConfig({ STATS_BACKEND: 'hash', WORKER_CLAIM_IDLE_MS: '50', WORKER_MAX_DELIVERIES: '3' });
     const ts = Date.now() - 60_000; // a minute of its own, whose counter key we break

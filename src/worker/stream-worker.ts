@@ -22,7 +22,8 @@ export interface StreamWorker {
   stop(): Promise<void>;
 }
 
-type Entry = [id: string, fields: string[]];
+/** Fields are null for an entry of this consumer's history that was trimmed from the stream since. */
+type Entry = [id: string, fields: string[] | null];
 type Failure = { id: string; fields: string[]; reason: string };
 
 const LAG_SAMPLE_MS = 1000;
@@ -48,9 +49,13 @@ export function createStreamWorker(redis: Redis, counters: Counters, settings: S
   async function count(entries: Entry[]): Promise<void> {
     if (entries.length === 0) return;
     const failures: Failure[] = [];
-    const queued: Entry[] = [];
+    const queued: Array<[id: string, fields: string[]]> = [];
     const pipeline = redis.pipeline();
     for (const [id, fields] of entries) {
+      if (fields === null) {
+        await deadLetter({ id, fields: [], reason: 'trimmed from the stream before it was counted' }, 1);
+        continue;
+      }
       const read = readDecisionEntry(fields);
       // A malformed entry can never be counted: it goes to the dead letters on its first delivery.
       if (!read.ok) {
@@ -110,12 +115,16 @@ export function createStreamWorker(redis: Redis, counters: Counters, settings: S
 
   /** Entries another consumer (a dead one) left pending too long. Returns the next cursor. */
   async function claimStale(cursor: string): Promise<string> {
-    const [next, entries] = (await redis.xautoclaim(stream.key, group, consumer, claimIdleMs, cursor, 'COUNT', batchSize)) as [
+    const [next, entries, trimmed] = (await redis.xautoclaim(stream.key, group, consumer, claimIdleMs, cursor, 'COUNT', batchSize)) as [
       string,
       Entry[],
       string[],
     ];
     if (entries.length > 0) logger.info({ claimed: entries.length }, 'claimed decisions left pending by another worker');
+    // XAUTOCLAIM drops pending entries that are no longer in the stream; they cannot be counted.
+    if (trimmed.length > 0) {
+      logger.error({ lost: trimmed.length }, 'decisions were trimmed from the stream before they were counted: raise DECISION_STREAM_MAXLEN or add workers');
+    }
     await count(entries);
     return next;
   }
