@@ -24,21 +24,7 @@ export async function startWorker(config: Config, redisUrl: string, logger: Logg
   });
   try {
     const counters = await prepareCounters(redis, capabilities, { ...config.stats, keyPrefix: config.keyPrefix });
-    const worker = createStreamWorker(
-      redis,
-      counters,
-      {
-        stream: config.stream,
-        group: config.worker.group,
-        consumer,
-        batchSize: config.worker.batchSize,
-        blockMs: config.worker.blockMs,
-        claimIdleMs: config.worker.claimIdleMs,
-        maxDeliveries: config.worker.maxDeliveries,
-        deadLetterKey: config.worker.deadLetterKey,
-      },
-      logger.child({ worker: consumer }),
-    );
+    const worker = createStreamWorker(redis, counters, { ...config.worker, consumer, stream: config.stream }, logger.child({ worker: consumer }));
     const running = worker.run();
     logger.info(
       { stream: config.stream.key, group: config.worker.group, consumer, counters: counters.backend },
