@@ -19,6 +19,10 @@ export const SETTINGS = {
   BLACKLIST_BACKEND: { default: 'auto', doc: '`auto`: a cuckoo filter where RedisBloom is loaded, else a set. `cuckoo` or `set` force one (`cuckoo` refuses to start without RedisBloom).' },
   IP_CUCKOO_FILTER_NAME: { default: 'ip_cf', doc: 'Key of the IP blacklist: a cuckoo filter with RedisBloom, a set without it.' },
   IP_CUCKOO_FILTER_CAPACITY: { default: '1000000', doc: 'Capacity given to `CF.RESERVE` when the API creates the filter.' },
+  IP_CUCKOO_FILTER_BUCKET_SIZE: { default: '2', doc: 'Cuckoo filter bucket size (1-255): its false-positive rate is at most 2 × bucket size / 256 (1.6% at 2).' },
+  IP_CUCKOO_FILTER_EXPANSION: { default: '1', doc: 'Growth when the filter fills: each new sub-filter holds capacity × expansion^n (up to 32 sub-filters). 0 refuses additions once full.' },
+  ADMIN_TOKEN: { default: undefined, doc: 'Bearer token of the admin API (`/admin/blacklist`); unset, the admin API is off.' },
+  BAN_SWEEP_INTERVAL_MS: { default: '1000', doc: 'How often a worker ends the temporary bans that are due.' },
   DECISION_STREAM_NAME: { default: 'fraud:decisions', doc: 'Stream every decision is appended to.' },
   DECISION_STREAM_MAXLEN: { default: '1000000', doc: 'Approximate cap of the decision stream (`XADD MAXLEN ~`).' },
   KEY_PREFIX: { default: 'fraud:', doc: 'Prefix of the per-device window keys.' },
@@ -76,6 +80,10 @@ const envSchema = z.object({
   BLACKLIST_BACKEND: z.enum(['auto', 'cuckoo', 'set'], 'must be auto, cuckoo or set'),
   IP_CUCKOO_FILTER_NAME: keyName,
   IP_CUCKOO_FILTER_CAPACITY: wholeNumber(1, 4_294_967_295),
+  IP_CUCKOO_FILTER_BUCKET_SIZE: wholeNumber(1, 255),
+  IP_CUCKOO_FILTER_EXPANSION: wholeNumber(0, 32_768),
+  ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  BAN_SWEEP_INTERVAL_MS: wholeNumber(10, 3_600_000),
   DECISION_STREAM_NAME: keyName,
   DECISION_STREAM_MAXLEN: wholeNumber(1, Number.MAX_SAFE_INTEGER),
   KEY_PREFIX: z.string().max(256, 'must be at most 256 characters'),
@@ -108,7 +116,12 @@ export interface Config {
     timeoutMs: number;
   };
   clickSpam: { threshold: number; windowMs: number };
-  blacklist: { backend: 'auto' | BlacklistBackend; key: string; capacity: number };
+  blacklist: { backend: 'auto' | BlacklistBackend; key: string; capacity: number; bucketSize: number; expansion: number };
+  admin: {
+    /** Undefined: the admin API is off. */
+    token: string | undefined;
+    banSweepIntervalMs: number;
+  };
   stream: { key: string; maxLen: number };
   keyPrefix: string;
   worker: {
@@ -163,7 +176,14 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
         timeoutMs: e.REDIS_TIMEOUT_MS,
       },
       clickSpam: { threshold: e.CLICK_SPAM_THRESHOLD, windowMs: Math.round(e.CLICK_SPAM_WINDOW_IN_SEC * 1000) },
-      blacklist: { backend: e.BLACKLIST_BACKEND, key: e.IP_CUCKOO_FILTER_NAME, capacity: e.IP_CUCKOO_FILTER_CAPACITY },
+      blacklist: {
+        backend: e.BLACKLIST_BACKEND,
+        key: e.IP_CUCKOO_FILTER_NAME,
+        capacity: e.IP_CUCKOO_FILTER_CAPACITY,
+        bucketSize: e.IP_CUCKOO_FILTER_BUCKET_SIZE,
+        expansion: e.IP_CUCKOO_FILTER_EXPANSION,
+      },
+      admin: { token: e.ADMIN_TOKEN, banSweepIntervalMs: e.BAN_SWEEP_INTERVAL_MS },
       stream: { key: e.DECISION_STREAM_NAME, maxLen: e.DECISION_STREAM_MAXLEN },
       keyPrefix: e.KEY_PREFIX,
       worker: {

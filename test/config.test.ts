@@ -11,7 +11,8 @@ describe('parseConfig', () => {
         http: { port: 5000, host: '0.0.0.0' },
         redis: { url: undefined, dataDir: '.redis-data', timeoutMs: 250 },
         clickSpam: { threshold: 2, windowMs: 10_000 },
-        blacklist: { backend: 'auto', key: 'ip_cf', capacity: 1_000_000 },
+        blacklist: { backend: 'auto', key: 'ip_cf', capacity: 1_000_000, bucketSize: 2, expansion: 1 },
+        admin: { token: undefined, banSweepIntervalMs: 1000 },
         stream: { key: 'fraud:decisions', maxLen: 1_000_000 },
         keyPrefix: 'fraud:',
         worker: {

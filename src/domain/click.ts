@@ -1,9 +1,7 @@
 import { z } from 'zod';
 import { fieldProblems, type FieldProblem } from './field-problems.js';
-import { canonicalIp } from './ip.js';
+import { ipField } from './ip.js';
 
-/** Long enough for any textual IPv6 address, short enough to refuse junk early. */
-const MAX_IP_LENGTH = 64;
 export const MAX_ID_LENGTH = 128;
 
 const id = (name: string) =>
@@ -16,17 +14,7 @@ export const clickSchema = z.object(
   {
     device_id: id('device_id'),
     transaction_id: id('transaction_id'),
-    ip: z
-      .string({ error: (issue) => (issue.input === undefined ? 'ip is required' : 'ip must be a string') })
-      .max(MAX_IP_LENGTH, `ip must be at most ${MAX_IP_LENGTH} characters`)
-      .transform((text, ctx) => {
-        const ip = canonicalIp(text);
-        if (ip === undefined) {
-          ctx.issues.push({ code: 'custom', input: text, message: 'ip must be an IPv4 or IPv6 address' });
-          return z.NEVER;
-        }
-        return ip;
-      }),
+    ip: ipField,
   },
   { error: 'body must be a JSON object with device_id, ip and transaction_id' },
 );

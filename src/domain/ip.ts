@@ -1,5 +1,9 @@
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
+import { z } from 'zod';
+
+/** Long enough for any textual IPv6 address, short enough to refuse junk early. */
+const MAX_IP_LENGTH = 64;
 
 /**
  * The one spelling of an address that every blacklist lookup and every record uses, so that
@@ -18,3 +22,16 @@ export function canonicalIp(text: string): string | undefined {
   const v6 = address as ipaddr.IPv6;
   return v6.isIPv4MappedAddress() ? v6.toIPv4Address().toString() : v6.toRFC5952String();
 }
+
+/** An `ip` field of a request: any spelling in, the canonical form out. */
+export const ipField = z
+  .string({ error: (issue) => (issue.input === undefined ? 'ip is required' : 'ip must be a string') })
+  .max(MAX_IP_LENGTH, `ip must be at most ${MAX_IP_LENGTH} characters`)
+  .transform((text, ctx) => {
+    const ip = canonicalIp(text);
+    if (ip === undefined) {
+      ctx.issues.push({ code: 'custom', input: text, message: 'ip must be an IPv4 or IPv6 address' });
+      return z.NEVER;
+    }
+    return ip;
+  });

@@ -1,6 +1,8 @@
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { ClickStore } from '../redis/click-store.js';
+import type { BlacklistAdmin } from '../admin/blacklist-admin.js';
+import { adminRouter } from './admin-routes.js';
 import { clickRoute, type FailMode } from './click-route.js';
 import { errorHandler, notFound } from './errors.js';
 import { statsRoute, type StatsRouteDependencies } from './stats-route.js';
@@ -13,6 +15,8 @@ export interface Readiness {
 export interface AppDependencies {
   clicks: ClickStore;
   stats: StatsRouteDependencies;
+  /** Undefined when the admin API is off (no ADMIN_TOKEN). */
+  admin: { blacklist: BlacklistAdmin; token: string } | undefined;
   readiness: () => Promise<Readiness>;
   failMode: FailMode;
   logger: Logger;
@@ -20,7 +24,7 @@ export interface AppDependencies {
 
 export const MAX_BODY_BYTES = 16 * 1024;
 
-export function createApp({ clicks, stats, readiness, failMode, logger }: AppDependencies): Express {
+export function createApp({ clicks, stats, admin, readiness, failMode, logger }: AppDependencies): Express {
   const app = express();
   app.disable('x-powered-by');
 
@@ -32,6 +36,7 @@ export function createApp({ clicks, stats, readiness, failMode, logger }: AppDep
     res.status(state.ready ? 200 : 503).json(state);
   });
   app.get('/stats', statsRoute(stats));
+  app.use(adminRouter(admin?.blacklist, admin?.token, logger));
 
   // Any Content-Type is read as JSON: tracking pixels post with navigator.sendBeacon (text/plain)
   // and `curl -d` sends form encoding, yet both carry the same JSON click.

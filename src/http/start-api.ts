@@ -3,6 +3,9 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { createApp, type Readiness } from './app.js';
 import { listen } from './server.js';
+import { ADMIN_PATH } from './admin-routes.js';
+import { createBlacklistAdmin } from '../admin/blacklist-admin.js';
+import { openBanRegistry, type BanRegistry } from '../redis/ban-registry.js';
 import { prepareBlacklist, type Blacklist } from '../redis/blacklist.js';
 import type { RedisCapabilities } from '../redis/capabilities.js';
 import { createClickStore } from '../redis/click-store.js';
@@ -26,10 +29,15 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
     connectionName: 'click-fraud-api',
     logger,
   });
+  let registry: BanRegistry | undefined;
   try {
     const blacklist = await prepareBlacklist(redis, capabilities, config.blacklist);
     const counters = await prepareCounters(redis, capabilities, { ...config.stats, keyPrefix: config.keyPrefix });
     logBackends(logger, capabilities, blacklist);
+    const token = config.admin.token;
+    registry = token === undefined ? undefined : await openBanRegistry(redisUrl, capabilities, config.keyPrefix, config.redis.timeoutMs);
+    if (registry) logger.info({ path: ADMIN_PATH, listing: registry.listing }, `admin API on ${ADMIN_PATH} (bearer ADMIN_TOKEN)`);
+    else logger.info('admin API off: set ADMIN_TOKEN to manage the blacklist over HTTP');
 
     const readiness = async (): Promise<Readiness> => {
       const details = {
@@ -53,6 +61,7 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
     const app = createApp({
       clicks,
       stats: { redis, counters, stream: { key: config.stream.key, group: config.worker.group, deadLetterKey: config.worker.deadLetterKey } },
+      admin: registry && token !== undefined ? { blacklist: createBlacklistAdmin(redis, blacklist, registry), token } : undefined,
       readiness,
       failMode: config.failMode,
       logger,
@@ -67,10 +76,12 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
       blacklist,
       async close() {
         await http.close(config.shutdownTimeoutMs);
+        await registry?.close();
         await redis.quit().catch(() => redis.disconnect());
       },
     };
   } catch (error) {
+    await registry?.close();
     redis.disconnect();
     throw error;
   }

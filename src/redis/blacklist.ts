@@ -22,14 +22,14 @@ const CUCKOO_FILTER_TYPE = 'MBbloomCF';
 export async function prepareBlacklist(
   redis: Redis,
   capabilities: RedisCapabilities,
-  { backend, key, capacity }: { backend: 'auto' | BlacklistBackend; key: string; capacity: number },
+  { backend, key, capacity, bucketSize, expansion }: { backend: 'auto' | BlacklistBackend; key: string; capacity: number; bucketSize: number; expansion: number },
 ): Promise<Blacklist> {
   if (backend === 'cuckoo' && !capabilities.bloom) {
     throw new Error('BLACKLIST_BACKEND=cuckoo needs the RedisBloom module (Redis Stack or Redis 8), which this Redis does not have');
   }
   const type = await redis.type(key);
   if (backend === 'cuckoo' || (backend === 'auto' && capabilities.bloom)) {
-    if (type === 'none') await reserveCuckooFilter(redis, key, capacity);
+    if (type === 'none') await reserveCuckooFilter(redis, key, capacity, bucketSize, expansion);
     else if (type !== CUCKOO_FILTER_TYPE) throw wrongType(key, type, 'a cuckoo filter');
     return { backend: 'cuckoo', key, addCommand: `CF.ADDNX ${key} <ip>` };
   }
@@ -37,9 +37,9 @@ export async function prepareBlacklist(
   return { backend: 'set', key, addCommand: `SADD ${key} <ip>` };
 }
 
-async function reserveCuckooFilter(redis: Redis, key: string, capacity: number): Promise<void> {
+async function reserveCuckooFilter(redis: Redis, key: string, capacity: number, bucketSize: number, expansion: number): Promise<void> {
   try {
-    await redis.call('CF.RESERVE', key, capacity);
+    await redis.call('CF.RESERVE', key, capacity, 'BUCKETSIZE', bucketSize, 'EXPANSION', expansion);
   } catch (error) {
     // Another instance starting at the same moment created it first: that is the filter we want.
     if (!(error instanceof Error && /exists/i.test(error.message))) throw error;
@@ -48,4 +48,33 @@ async function reserveCuckooFilter(redis: Redis, key: string, capacity: number):
 
 function wrongType(key: string, type: string, wanted: string): Error {
   return new Error(`Redis key "${key}" holds a ${type}, not ${wanted}: point IP_CUCKOO_FILTER_NAME at another key or delete it`);
+}
+
+/** The cuckoo filter refused an address: it is full (EXPANSION 0) or has grown as far as it can. */
+export class BlacklistFullError extends Error {
+  constructor(key: string, cause: string) {
+    super(`the blacklist "${key}" is full (${cause}): remove addresses, or recreate the filter with a larger IP_CUCKOO_FILTER_CAPACITY`);
+  }
+}
+
+/** Blocks an address; false when it was already blocked (CF.ADDNX / SADD semantics: never twice). */
+export async function blockIp(redis: Redis, blacklist: Blacklist, ip: string): Promise<boolean> {
+  if (blacklist.backend === 'set') return (await redis.sadd(blacklist.key, ip)) === 1;
+  try {
+    return (await redis.call('CF.ADDNX', blacklist.key, ip)) === 1;
+  } catch (error) {
+    const message = (error as Error).message;
+    if (/filter is full|maximum expansions reached/i.test(message)) throw new BlacklistFullError(blacklist.key, message);
+    throw error;
+  }
+}
+
+/** Unblocks an address; false when it was not blocked. */
+export async function unblockIp(redis: Redis, blacklist: Blacklist, ip: string): Promise<boolean> {
+  return (await redis.unblockIp(blacklist.key, blacklist.backend, ip)) === 1;
+}
+
+export async function isBlocked(redis: Redis, blacklist: Blacklist, ip: string): Promise<boolean> {
+  const reply = blacklist.backend === 'cuckoo' ? await redis.call('CF.EXISTS', blacklist.key, ip) : await redis.sismember(blacklist.key, ip);
+  return reply === 1;
 }

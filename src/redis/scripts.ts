@@ -43,6 +43,15 @@ declare module 'ioredis' {
       secondMs: number,
       expireAtMs: number,
     ): Result<0 | 1, Context>;
+    unblockIp(blacklistKey: string, backend: string, ip: string): Result<0 | 1, Context>;
+    expireBans(
+      blacklistKey: string,
+      byExpiryKey: string,
+      byAddedKey: string,
+      backend: string,
+      entryKeyPrefix: string,
+      limit: number,
+    ): Result<string[], Context>;
     deadLetter(
       streamKey: string,
       deadLetterKey: string,

@@ -1,8 +1,11 @@
 import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { connectRedis } from '../redis/connection.js';
 import { prepareCounters, type Counters } from '../redis/counters.js';
+import { prepareBlacklist } from '../redis/blacklist.js';
+import { startBanSweeper } from './ban-sweeper.js';
 import { createStreamWorker } from './stream-worker.js';
 
 export interface WorkerService {
@@ -12,7 +15,10 @@ export interface WorkerService {
   close(): Promise<void>;
 }
 
-/** Connects its own Redis client (its reads block), prepares the counters, and starts counting. */
+/**
+ * Connects its own Redis client (its reads block), prepares the counters, and starts counting;
+ * also ends temporary bans on time, on a second connection.
+ */
 export async function startWorker(config: Config, redisUrl: string, logger: Logger): Promise<WorkerService> {
   const consumer = config.worker.consumer ?? `${hostname()}-${process.pid}`;
   const { redis, capabilities } = await connectRedis({
@@ -22,8 +28,13 @@ export async function startWorker(config: Config, redisUrl: string, logger: Logg
     connectionName: `click-fraud-worker:${consumer}`,
     logger,
   });
+  let sweeperRedis: Redis | undefined;
   try {
     const counters = await prepareCounters(redis, capabilities, { ...config.stats, keyPrefix: config.keyPrefix });
+    const blacklist = await prepareBlacklist(redis, capabilities, config.blacklist);
+    // Its own connection: the worker's spends most of its time in a blocked read.
+    sweeperRedis = (await connectRedis({ url: redisUrl, timeoutMs: config.redis.timeoutMs, connectionName: `click-fraud-sweeper:${consumer}`, logger })).redis;
+    const sweeper = startBanSweeper(sweeperRedis, blacklist, config.keyPrefix, config.admin.banSweepIntervalMs, logger.child({ worker: consumer }));
     const worker = createStreamWorker(redis, counters, { ...config.worker, consumer, stream: config.stream }, logger.child({ worker: consumer }));
     const running = worker.run();
     logger.info(
@@ -36,12 +47,15 @@ export async function startWorker(config: Config, redisUrl: string, logger: Logg
       consumer,
       counters,
       async close() {
+        await sweeper.stop();
         await worker.stop();
         await running;
+        await sweeperRedis?.quit().catch(() => sweeperRedis?.disconnect());
         await redis.quit().catch(() => redis.disconnect());
       },
     };
   } catch (error) {
+    sweeperRedis?.disconnect();
     redis.disconnect();
     throw error;
   }

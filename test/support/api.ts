@@ -32,6 +32,8 @@ export function testConfig(env: Record<string, string> = {}): Config & { namespa
 export interface TestApi {
   config: ReturnType<typeof testConfig>;
   service: ApiService;
+  /** The Redis the API uses. */
+  redisUrl: string;
   base: string;
   /** A separate client for looking at what the API wrote. */
   admin: Redis;
@@ -69,6 +71,7 @@ export async function startTestApi(env: Record<string, string> = {}, url = redis
   return {
     config,
     service,
+    redisUrl: url,
     base,
     admin,
     post,

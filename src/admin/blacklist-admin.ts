@@ -1,0 +1,96 @@
+import type { Redis } from 'ioredis';
+import type { Ban, BanRequest } from '../domain/ban.js';
+import { canonicalIp } from '../domain/ip.js';
+import type { BanPage, BanRegistry } from '../redis/ban-registry.js';
+import { blockIp, isBlocked, unblockIp, type Blacklist } from '../redis/blacklist.js';
+
+export interface BanStatus {
+  ip: string;
+  /** In the blacklist the click check reads (for a cuckoo filter: as the filter reports it). */
+  blocked: boolean;
+  /** Null for an address blocked without the registry, with redis-cli say. */
+  entry: Ban | null;
+}
+
+export interface ImportReport {
+  added: number;
+  alreadyPresent: number;
+  invalid: number;
+  /** The first invalid lines, by line number. */
+  invalidLines: Array<{ line: number; text: string }>;
+}
+
+/** Invalid lines an import reports one by one; past this it only counts them. */
+const MAX_INVALID_LINES_LISTED = 100;
+
+export interface BlacklistAdmin {
+  /** Blocks `request.ip` and records why; a second add replaces the record but blocks once. */
+  add(request: BanRequest, source: string): Promise<{ ban: Ban; alreadyBlocked: boolean; replaced: boolean }>;
+  /** Unblocks and forgets an address, registry entry or not. */
+  remove(ip: string): Promise<{ unblocked: boolean; entryRemoved: boolean }>;
+  status(ip: string): Promise<BanStatus>;
+  list(offset: number, limit: number): Promise<BanPage>;
+  /** Blocks every address of a list, one per line (blank lines and `#` comments skipped). */
+  importLines(lines: AsyncIterable<string>, ban: { reason: string; ttl?: number; source: string }): Promise<ImportReport>;
+}
+
+/**
+ * Blacklist management, the same for the admin API and the CLI. The blacklist the click check
+ * reads (cuckoo filter or set) decides; the registry says why. Writes go registry first, so that a
+ * temporary ban is always known to the expiry sweep before it blocks anything.
+ */
+export function createBlacklistAdmin(redis: Redis, blacklist: Blacklist, registry: BanRegistry): BlacklistAdmin {
+  /** The Redis clock, as the sweep that ends bans uses it. */
+  const now = async () => {
+    const [seconds, micros] = await redis.time();
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  };
+
+  async function add(request: BanRequest, source: string) {
+    const addedAt = await now();
+    const ban: Ban = {
+      ip: request.ip,
+      reason: request.reason,
+      source: request.source ?? source,
+      addedAt,
+      expiresAt: request.ttl === undefined ? null : addedAt + request.ttl * 1000,
+    };
+    const replaced = await registry.save(ban);
+    const alreadyBlocked = !(await blockIp(redis, blacklist, ban.ip));
+    return { ban, alreadyBlocked, replaced };
+  }
+
+  return {
+    add,
+    async remove(ip) {
+      const unblocked = await unblockIp(redis, blacklist, ip);
+      const entryRemoved = await registry.remove(ip);
+      return { unblocked, entryRemoved };
+    },
+    async status(ip) {
+      const [blocked, entry] = await Promise.all([isBlocked(redis, blacklist, ip), registry.get(ip)]);
+      return { ip, blocked, entry: entry ?? null };
+    },
+    list: (offset, limit) => registry.list(offset, limit),
+    async importLines(lines, { reason, ttl, source }) {
+      const report: ImportReport = { added: 0, alreadyPresent: 0, invalid: 0, invalidLines: [] };
+      let number = 0;
+      for await (const raw of lines) {
+        number += 1;
+        const text = raw.trim();
+        if (text === '' || text.startsWith('#')) continue;
+        const ip = canonicalIp(text);
+        if (ip === undefined) {
+          report.invalid += 1;
+          if (report.invalidLines.length < MAX_INVALID_LINES_LISTED) report.invalidLines.push({ line: number, text: text.slice(0, 100) });
+        } else if (await isBlocked(redis, blacklist, ip)) {
+          report.alreadyPresent += 1;
+        } else {
+          await add({ ip, reason, ...(ttl === undefined ? {} : { ttl }) }, source);
+          report.added += 1;
+        }
+      }
+      return report;
+    },
+  };
+}
