@@ -9,6 +9,8 @@ export const SETTINGS = {
   ROLE: { default: 'all', doc: '`all`: the API and one stream worker in one process. `api` or `worker`: only that one (`npm run worker` is `ROLE=worker`).' },
   PORT: { default: '5000', doc: 'HTTP port of the API.' },
   HOST: { default: '0.0.0.0', doc: 'Interface the API listens on.' },
+  API_PROCESSES: { default: '1', doc: 'API processes (node:cluster) sharing the port, each with its own Redis connection; `auto` is one per core. The stream worker runs once, in the primary.' },
+  BATCH_MAX_CLICKS: { default: '1000', doc: 'Most clicks one `POST /batch` may carry.' },
   REDIS_URL: { default: undefined, doc: 'Redis to use, e.g. `redis://:password@host:6379/0` (`rediss://` for TLS). Wins over REDIS_HOST/REDIS_PORT.' },
   REDIS_HOST: { default: undefined, doc: 'Redis host, as in the reference article (used when REDIS_URL is not set).' },
   REDIS_PORT: { default: undefined, doc: 'Redis port with REDIS_HOST (6379 when only the host is given).' },
@@ -70,6 +72,8 @@ const envSchema = z.object({
   ROLE: z.enum(['all', 'api', 'worker'], 'must be all, api or worker'),
   PORT: wholeNumber(0, 65_535),
   HOST: z.string().min(1),
+  API_PROCESSES: z.union([z.literal('auto'), wholeNumber(1, 256)], 'must be auto or a whole number from 1 to 256'),
+  BATCH_MAX_CLICKS: wholeNumber(1, 10_000),
   REDIS_URL: redisUrl.optional(),
   REDIS_HOST: z.string().trim().min(1).optional(),
   REDIS_PORT: wholeNumber(1, 65_535).optional(),
@@ -108,7 +112,13 @@ export type StatsBackend = 'timeseries' | 'hash';
 
 export interface Config {
   role: Role;
-  http: { port: number; host: string };
+  http: {
+    port: number;
+    host: string;
+    /** Processes serving the API; 'auto': one per core. */
+    processes: number | 'auto';
+    batchMaxClicks: number;
+  };
   redis: {
     /** Undefined: no Redis was configured, so `npm start` runs a private one. */
     url: string | undefined;
@@ -169,7 +179,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
     ok: true,
     config: {
       role: e.ROLE,
-      http: { port: e.PORT, host: e.HOST },
+      http: { port: e.PORT, host: e.HOST, processes: e.API_PROCESSES, batchMaxClicks: e.BATCH_MAX_CLICKS },
       redis: {
         url: e.REDIS_URL ?? redisUrlFromHostPort(e.REDIS_HOST, e.REDIS_PORT),
         dataDir: e.REDIS_DATA_DIR,

@@ -8,7 +8,7 @@ describe('parseConfig', () => {
       ok: true,
       config: {
         role: 'all',
-        http: { port: 5000, host: '0.0.0.0' },
+        http: { port: 5000, host: '0.0.0.0', processes: 1, batchMaxClicks: 1000 },
         redis: { url: undefined, dataDir: '.redis-data', timeoutMs: 250 },
         clickSpam: { threshold: 2, windowMs: 10_000 },
         blacklist: { backend: 'auto', key: 'ip_cf', capacity: 1_000_000, bucketSize: 2, expansion: 1 },

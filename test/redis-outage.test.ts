@@ -49,6 +49,9 @@ describe.skipIf(!hasRedisServer)('when Redis fails (own redis-server, REDIS_TIME
       expect(answer.body).toMatchObject({ error: 'redis_unavailable' });
       expect(answer.ms).toBeLessThan(BOUNDED_MS);
     }
+    const batch = await fetch(`${api!.base}/batch`, { method: 'POST', body: JSON.stringify({ clicks: [{ ...click, transaction_id: 'down-b' }] }) });
+    expect(batch.status).toBe(503);
+    expect(await batch.json()).toMatchObject({ error: 'redis_unavailable' });
     const readyz = await fetch(`${api!.base}/readyz`);
     expect(readyz.status).toBe(503);
     expect(await readyz.json()).toMatchObject({ ready: false, status: 'redis_unavailable' });

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { ClickStore } from '../redis/click-store.js';
 import type { BlacklistAdmin } from '../admin/blacklist-admin.js';
 import { adminRouter } from './admin-routes.js';
+import { batchRoute } from './batch-route.js';
 import { clickRoute, type FailMode } from './click-route.js';
 import { errorHandler, notFound } from './errors.js';
 import { statsRoute, type StatsRouteDependencies } from './stats-route.js';
@@ -19,12 +20,13 @@ export interface AppDependencies {
   admin: { blacklist: BlacklistAdmin; token: string } | undefined;
   readiness: () => Promise<Readiness>;
   failMode: FailMode;
+  batchMaxClicks: number;
   logger: Logger;
 }
 
 export const MAX_BODY_BYTES = 16 * 1024;
 
-export function createApp({ clicks, stats, admin, readiness, failMode, logger }: AppDependencies): Express {
+export function createApp({ clicks, stats, admin, readiness, failMode, batchMaxClicks, logger }: AppDependencies): Express {
   const app = express();
   app.disable('x-powered-by');
 
@@ -43,6 +45,9 @@ export function createApp({ clicks, stats, admin, readiness, failMode, logger }:
   // Not strict: `null` or `5` is valid JSON, just not a click, and the schema says so.
   const json = express.json({ limit: MAX_BODY_BYTES, type: () => true, strict: false });
   app.post('/', json, clickRoute({ clicks, failMode, logger }));
+  // A click is well under 512 bytes of JSON even with ids at their 128-character limit.
+  const batchJson = express.json({ limit: Math.max(MAX_BODY_BYTES, batchMaxClicks * 512), type: () => true, strict: false });
+  app.post('/batch', batchJson, batchRoute({ clicks, maxClicks: batchMaxClicks, failMode, logger }));
 
   app.use(notFound);
   app.use(errorHandler(logger));

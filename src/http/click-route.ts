@@ -2,7 +2,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import { ReplyError } from 'ioredis';
 import type { Logger } from 'pino';
 import { parseClick, type Click } from '../domain/click.js';
-import { statusOf, type FraudType } from '../domain/verdict.js';
+import { statusOf, type FraudType, type RecordedVerdict } from '../domain/verdict.js';
 import type { ClickStore } from '../redis/click-store.js';
 import { sendError } from './errors.js';
 
@@ -32,31 +32,29 @@ export function clickRoute({ clicks, failMode, logger }: { clicks: ClickStore; f
     try {
       verdict = await clicks.decide(click);
     } catch (error) {
-      // An error Redis answered (wrong key type, a script bug) is ours to fix; a lost or slow
-      // connection is already logged once by the client and would flood the log per click.
-      if (error instanceof ReplyError) logger.error({ err: error }, 'click check failed in Redis');
-      else logger.debug({ err: error }, 'click check failed');
+      logCheckFailure(logger, error);
       if (failMode === 'open') return sendDecision(req, res, degradedDecision(click));
-      return sendError(res, 503, {
-        error: 'redis_unavailable',
-        message: 'the click could not be decided because Redis is unavailable; retry with the same transaction_id',
-      });
+      return sendError(res, 503, REDIS_UNAVAILABLE);
     }
-    sendDecision(req, res, {
-      transaction_id: click.transaction_id,
-      device_id: click.device_id,
-      ip: click.ip,
-      status: statusOf(verdict.fraudType),
-      fraud_type: verdict.fraudType,
-      ts: verdict.ts,
-      stream_id: verdict.streamId,
-      duplicate: verdict.duplicate,
-    });
+    sendDecision(req, res, decisionBody(click, verdict));
+  };
+}
+
+export function decisionBody(click: Click, verdict: RecordedVerdict): DecisionBody {
+  return {
+    transaction_id: click.transaction_id,
+    device_id: click.device_id,
+    ip: click.ip,
+    status: statusOf(verdict.fraudType),
+    fraud_type: verdict.fraudType,
+    ts: verdict.ts,
+    stream_id: verdict.streamId,
+    duplicate: verdict.duplicate,
   };
 }
 
 /** FAIL_MODE=open: let the click through, marked, and count it nowhere. */
-function degradedDecision(click: Click): DecisionBody {
+export function degradedDecision(click: Click): DecisionBody {
   return {
     ...click,
     status: 'clean',
@@ -66,6 +64,20 @@ function degradedDecision(click: Click): DecisionBody {
     duplicate: false,
     degraded: true,
   };
+}
+
+export const REDIS_UNAVAILABLE = {
+  error: 'redis_unavailable',
+  message: 'the click could not be decided because Redis is unavailable; retry with the same transaction_id',
+};
+
+/**
+ * An error Redis answered (wrong key type, a script bug) is ours to fix; a lost or slow connection
+ * is already logged once by the client and would flood the log per click.
+ */
+export function logCheckFailure(logger: Logger, error: unknown): void {
+  if (error instanceof ReplyError) logger.error({ err: error }, 'click check failed in Redis');
+  else logger.debug({ err: error }, 'click check failed');
 }
 
 /** JSON by default; the bare fraud type for `Accept: text/plain`, as the article's curl shows. */

@@ -13,9 +13,11 @@ export function sendError(res: Response, status: number, body: ErrorBody): void 
 }
 
 /** Errors body-parser raises for a body it will not read, by its `type`. */
-const BODY_ERRORS: Record<string, { status: number; error: string; message: (err: Error) => string }> = {
+type BodyError = Error & { limit?: number };
+
+const BODY_ERRORS: Record<string, { status: number; error: string; message: (err: BodyError) => string }> = {
   'entity.parse.failed': { status: 400, error: 'invalid_json', message: (err) => `body is not valid JSON: ${err.message}` },
-  'entity.too.large': { status: 413, error: 'body_too_large', message: () => 'body must be at most 16 KiB' },
+  'entity.too.large': { status: 413, error: 'body_too_large', message: (err) => `body must be at most ${Math.floor((err.limit ?? 0) / 1024)} KiB` },
   'encoding.unsupported': { status: 415, error: 'unsupported_encoding', message: (err) => err.message },
   'charset.unsupported': { status: 415, error: 'unsupported_charset', message: (err) => err.message },
   'request.aborted': { status: 400, error: 'request_aborted', message: () => 'the request body was cut off' },

@@ -64,6 +64,7 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
       admin: registry && token !== undefined ? { blacklist: createBlacklistAdmin(redis, blacklist, registry), token } : undefined,
       readiness,
       failMode: config.failMode,
+      batchMaxClicks: config.http.batchMaxClicks,
       logger,
     });
     const http = await listen(app, config.http);
