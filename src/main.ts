@@ -1,6 +1,9 @@
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { parseConfig } from './config.js';
+import { startApiCluster } from './http/api-cluster.js';
 import { startApi } from './http/start-api.js';
 import { RedisServerNotInstalled, startLocalRedis, type LocalRedisServer } from './redis/local-server.js';
 import { startWorker } from './worker/start-worker.js';
@@ -14,6 +17,7 @@ if (!parsed.ok) {
 }
 const config = parsed.config;
 const logger = pino({ level: config.logLevel });
+const apiProcesses = config.http.processes === 'auto' ? availableParallelism() : config.http.processes;
 
 let localRedis: LocalRedisServer | undefined;
 /** What to close on shutdown, in order: the API first, so no new decisions arrive while the worker finishes. */
@@ -29,23 +33,30 @@ async function start(): Promise<void> {
       `no REDIS_URL or REDIS_HOST set: started a private redis-server on ${redisUrl} with its data in ${localRedis.dataDir}; it stops with this process`,
     );
   }
-  if (config.role !== 'worker') parts.push(await startApi(config, redisUrl, logger));
+  if (config.role !== 'worker') {
+    // A process forked by startApiCluster arrives here with ROLE=api and API_PROCESSES=1.
+    if (apiProcesses === 1) parts.push(await startApi(config, redisUrl, logger));
+    else parts.push(await startApiCluster(apiProcesses, redisUrl, logger, (reason) => void stop('API processes failing', reason, 1)));
+  }
   if (config.role !== 'api') parts.push(await startWorker(config, redisUrl, logger));
 }
 
 let stopping = false;
-async function stop(signal: string): Promise<void> {
+async function stop(cause: string, detail?: string, exitCode = 0): Promise<void> {
   if (stopping) return;
   stopping = true;
-  logger.info({ signal }, 'shutting down: finishing in-flight work');
+  logger.info({ cause, detail }, 'shutting down: finishing in-flight work');
   for (const part of parts) await part.close();
   await localRedis?.stop();
   logger.info('stopped');
-  process.exit(0);
+  process.exit(exitCode);
 }
 
 process.once('SIGTERM', () => void stop('SIGTERM'));
-process.once('SIGINT', () => void stop('SIGINT'));
+// A terminal's SIGINT reaches every process of the group; in a cluster's API process the primary
+// decides when to stop, with SIGTERM.
+if (cluster.isWorker) process.on('SIGINT', () => {});
+else process.once('SIGINT', () => void stop('SIGINT'));
 
 start().catch(async (error: Error) => {
   if (error instanceof RedisServerNotInstalled) process.stderr.write(`${error.message}\n`);

@@ -76,6 +76,39 @@ describe('the service process', () => {
   });
 });
 
+describe('several API processes (API_PROCESSES=2)', () => {
+  it('serves from every process, replaces one that dies, and drains them all on SIGTERM', async () => {
+    const config = testConfig();
+    const main = startMain({ ...config.env, LOG_LEVEL: 'info', REDIS_URL: redisUrl, API_PROCESSES: '2' });
+    running.push(main.child);
+    const port = await listeningPort(main.stdout, main.exit);
+    const pids = async (count: number) => {
+      for (const deadline = Date.now() + 15_000; Date.now() < deadline; await new Promise((done) => setTimeout(done, 50))) {
+        const found = [...main.stdout().matchAll(/"pid":(\d+)[^\n]*"msg":"click fraud API listening"/g)].map((m) => Number(m[1]));
+        if (found.length >= count) return found;
+      }
+      throw new Error(`fewer than ${count} API processes started:\n${main.stdout()}`);
+    };
+    const [first, second] = await pids(2);
+    expect(first).not.toBe(second);
+    expect(main.stdout()).toContain('"msg":"API running in 2 processes"');
+
+    const click = (tx: string) =>
+      fetch(`http://127.0.0.1:${port}`, { method: 'POST', body: JSON.stringify({ device_id: `d-${tx}`, ip: '10.0.0.1', transaction_id: tx }) });
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => click(`c${i}`)));
+    expect(answers.map((a) => a.status)).toEqual(Array(20).fill(200));
+
+    process.kill(first!, 'SIGKILL');
+    const [, , third] = await pids(3);
+    expect([first, second]).not.toContain(third);
+    expect((await click('after')).status).toBe(200);
+
+    main.child.kill('SIGTERM');
+    expect(await main.exit).toBe(0);
+    for (const pid of [second!, third!]) expect(() => process.kill(pid, 0)).toThrow();
+  });
+});
+
 describe('npm start without any Redis settings', () => {
   const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
   it.skipIf(!hasRedisServer)('runs a private redis-server with its data in the named folder, and stops it on exit', async () => {
