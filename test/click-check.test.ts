@@ -123,7 +123,7 @@ describe('POST / with the default rules (threshold 2 in 10 s)', () => {
       const now = await serverTime(api);
       for (const [i, age] of ages.entries()) {
         await api.admin.zadd(keys.window, now - age, `seed-${i}`);
-        await api.admin.hset(keys.verdicts, `seed-${i}`, `clean 0-${i + 1}`);
+        await api.admin.hset(keys.verdicts, `seed-${i}`, `${now - age} clean 0-${i + 1}`);
       }
     };
     await seed('dev-edge-out', windowMs - 1000, windowMs + 1);

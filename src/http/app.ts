@@ -30,6 +30,17 @@ export function createApp({ clicks, stats, admin, readiness, failMode, batchMaxC
   const app = express();
   app.disable('x-powered-by');
 
+  // The click routes first: every click would otherwise be matched against each route above it.
+  // Any Content-Type is read as JSON: tracking pixels post with navigator.sendBeacon (text/plain)
+  // and `curl -d` sends form encoding, yet both carry the same JSON click.
+  // Not strict: `null` or `5` is valid JSON, just not a click, and the schema says so.
+  const json = express.json({ limit: MAX_BODY_BYTES, type: () => true, strict: false });
+  app.post('/', json, clickRoute({ clicks, failMode, logger }));
+  // A click is well under 512 bytes of JSON even with ids at their 128-character limit.
+  const batchJson = express.json({ limit: Math.max(MAX_BODY_BYTES, batchMaxClicks * 512), type: () => true, strict: false });
+  app.post('/batch', batchJson, batchRoute({ clicks, maxClicks: batchMaxClicks, failMode, logger }));
+
+
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -40,14 +51,6 @@ export function createApp({ clicks, stats, admin, readiness, failMode, batchMaxC
   app.get('/stats', statsRoute(stats));
   app.use(adminRouter(admin?.blacklist, admin?.token, logger));
 
-  // Any Content-Type is read as JSON: tracking pixels post with navigator.sendBeacon (text/plain)
-  // and `curl -d` sends form encoding, yet both carry the same JSON click.
-  // Not strict: `null` or `5` is valid JSON, just not a click, and the schema says so.
-  const json = express.json({ limit: MAX_BODY_BYTES, type: () => true, strict: false });
-  app.post('/', json, clickRoute({ clicks, failMode, logger }));
-  // A click is well under 512 bytes of JSON even with ids at their 128-character limit.
-  const batchJson = express.json({ limit: Math.max(MAX_BODY_BYTES, batchMaxClicks * 512), type: () => true, strict: false });
-  app.post('/batch', batchJson, batchRoute({ clicks, maxClicks: batchMaxClicks, failMode, logger }));
 
   app.use(notFound);
   app.use(errorHandler(logger));

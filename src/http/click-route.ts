@@ -82,6 +82,8 @@ export function logCheckFailure(logger: Logger, error: unknown): void {
 
 /** JSON by default; the bare fraud type for `Accept: text/plain`, as the article's curl shows. */
 function sendDecision(req: Request, res: Response, body: DecisionBody): void {
-  if (req.accepts(['application/json', 'text/plain']) === 'text/plain') res.type('text/plain').send(body.fraud_type);
+  // Content negotiation only when text/plain is mentioned at all: most clicks carry no such Accept.
+  const accept = req.headers.accept;
+  if (accept?.includes('text/plain') && req.accepts(['application/json', 'text/plain']) === 'text/plain') res.type('text/plain').send(body.fraud_type);
   else res.json(body);
 }

@@ -24,6 +24,7 @@ export function createRedisClient({ url, timeoutMs, connectionName, logger }: Re
     commandTimeout: timeoutMs,
     connectTimeout: Math.max(timeoutMs, 2000),
     enableOfflineQueue: false,
+    enableAutoPipelining: true,
     autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 0,
     retryStrategy: (attempt) => Math.min(attempt * 100, 2000),

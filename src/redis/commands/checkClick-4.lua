@@ -5,7 +5,7 @@
 
   KEYS[1] IP blacklist: a cuckoo filter (RedisBloom) or a set, per ARGV[1]
   KEYS[2] device window: sorted set, member = transaction_id, score = click time in ms
-  KEYS[3] device verdicts: hash, transaction_id -> "<fraud_type> <stream id>", same members as KEYS[2]
+  KEYS[3] device verdicts: hash, transaction_id -> "<ts> <fraud_type> <stream id>", same members as KEYS[2]
   KEYS[4] decision stream
 
   ARGV[1] blacklist backend: "cuckoo" or "set"
@@ -36,13 +36,12 @@ if #expired > 0 then
   redis.call('HDEL', verdicts, unpack(expired))
 end
 
--- A retry of a click still in the window gets the original verdict and changes nothing.
--- (The verdict can only be missing if eviction took the hash: then the click is decided anew.)
-local seen_at = redis.call('ZSCORE', window, transaction_id)
-if seen_at and tonumber(seen_at) > window_start then
-  local original = redis.call('HGET', verdicts, transaction_id)
-  if original then
-    local fraud_type, stream_id = string.match(original, '^(%S+) (%S+)$')
+-- A retry of a click still in the window gets the original verdict and changes nothing. (Where
+-- eviction took the window but not the verdict, the verdict's own time still tells.)
+local original = redis.call('HGET', verdicts, transaction_id)
+if original then
+  local seen_at, fraud_type, stream_id = string.match(original, '^(%d+) (%S+) (%S+)$')
+  if seen_at and tonumber(seen_at) > window_start then
     return { fraud_type, seen_at, stream_id, 1 }
   end
 end
@@ -68,7 +67,7 @@ local stream_id = redis.call('XADD', stream, 'MAXLEN', '~', stream_maxlen, '*',
 
 -- Every click counts towards its device's window, fraud or not.
 redis.call('ZADD', window, now, transaction_id)
-redis.call('HSET', verdicts, transaction_id, fraud_type .. ' ' .. stream_id)
+redis.call('HSET', verdicts, transaction_id, now .. ' ' .. fraud_type .. ' ' .. stream_id)
 -- A device that goes quiet for a whole window leaves nothing behind.
 redis.call('PEXPIRE', window, window_ms)
 redis.call('PEXPIRE', verdicts, window_ms)
