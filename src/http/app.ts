@@ -29,6 +29,8 @@ export const MAX_BODY_BYTES = 16 * 1024;
 export function createApp({ clicks, stats, admin, readiness, failMode, batchMaxClicks, logger }: AppDependencies): Express {
   const app = express();
   app.disable('x-powered-by');
+  // Express would hash every response body into an ETag, POSTs included; no answer here is cached.
+  app.disable('etag');
 
   // The click routes first: every click would otherwise be matched against each route above it.
   // Any Content-Type is read as JSON: tracking pixels post with navigator.sendBeacon (text/plain)
