@@ -184,6 +184,20 @@ describe('decisions that cannot be counted', () => {
   });
   afterAll(() => admin.disconnect());
 
+  /** A worker that runs until every decision is counted or set aside. */
+  async function drainOnce(config: ReturnType<typeof testConfig>): Promise<void> {
+    const worker = await startTestWorker(config, redisUrl);
+    try {
+      await worker.drained();
+    } finally {
+      await worker.stop();
+    }
+  }
+
+  async function deadLetters(config: ReturnType<typeof testConfig>): Promise<Array<Record<string, string>>> {
+    return (await admin.xrange(config.worker.deadLetterKey, '-', '+')).map(([, fields]) => Object.fromEntries(pairs(fields)));
+  }
+
   it('moves a malformed entry to the dead-letter stream at once, with the reason, and counts the rest', async () => {
     const config = testConfig({ STATS_BACKEND: 'hash' });
     const ts = Date.now();
@@ -191,21 +205,10 @@ describe('decisions that cannot be counted', () => {
     const poisonId = await admin.xadd(config.stream.key, '*', 'fraud_type', 'bogus', 'ts', String(ts));
     await prefill(admin, config.stream.key, [{ fraudType: 'click_spam', ts }]);
 
-    const worker = await startTestWorker(config, redisUrl);
-    try {
-      await worker.drained();
-    } finally {
-      await worker.stop();
-    }
-    const dead = await admin.xrange(config.worker.deadLetterKey, '-', '+');
-    expect(dead).toHaveLength(1);
-    expect(Object.fromEntries(pairs(dead[0]![1]))).toEqual({
-      entry_id: poisonId,
-      reason: 'malformed: unknown fraud_type "bogus"',
-      deliveries: '1',
-      fraud_type: 'bogus',
-      ts: String(ts),
-    });
+    await drainOnce(config);
+    expect(await deadLetters(config)).toEqual([
+      { entry_id: poisonId, reason: 'malformed: unknown fraud_type "bogus"', deliveries: '1', fraud_type: 'bogus', ts: String(ts) },
+    ]);
     expect(await countsIn(admin, config, ts - 1000, ts + 1000)).toEqual({
       [bucketStart(ts, 1000)]: { clean: 1, ip_blacklist: 0, click_spam: 1, total: 2 },
     });
@@ -220,16 +223,8 @@ describe('decisions that cannot be counted', () => {
     await admin.xreadgroup('GROUP', config.worker.group, 'w1', 'COUNT', 1, 'STREAMS', config.stream.key, '>');
     await admin.xtrim(config.stream.key, 'MAXLEN', 0);
 
-    const worker = await startTestWorker(config, redisUrl);
-    try {
-      await worker.drained();
-    } finally {
-      await worker.stop();
-    }
-    const dead = await admin.xrange(config.worker.deadLetterKey, '-', '+');
-    expect(dead.map(([, fields]) => Object.fromEntries(pairs(fields)))).toEqual([
-      { entry_id: id, reason: 'trimmed from the stream before it was counted', deliveries: '1' },
-    ]);
+    await drainOnce(config);
+    expect(await deadLetters(config)).toEqual([{ entry_id: id, reason: 'trimmed from the stream before it was counted', deliveries: '1' }]);
   });
 
   it('retries an entry whose count keeps failing, then dead-letters it after WORKER_MAX_DELIVERIES', async () => {
@@ -239,14 +234,8 @@ describe('decisions that cannot be counted', () => {
     await admin.set(`${config.keyPrefix}counts:total:${bucketStart(ts, MINUTE_MS)}`, 'not a hash');
     const [goodId] = await prefill(admin, config.stream.key, [{ fraudType: 'clean', ts: Date.now() }]);
 
-    const worker = await startTestWorker(config, redisUrl);
-    try {
-      await untilDrained(admin, config);
-    } finally {
-      await worker.stop();
-    }
-    const dead = await admin.xrange(config.worker.deadLetterKey, '-', '+');
-    expect(dead.map(([, fields]) => Object.fromEntries(pairs(fields)))).toMatchObject([
+    await drainOnce(config);
+    expect(await deadLetters(config)).toMatchObject([
       { entry_id: poisonId, deliveries: '3', reason: expect.stringContaining('WRONGTYPE') },
     ]);
     expect(goodId).toBeDefined();
