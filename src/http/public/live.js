@@ -3,7 +3,12 @@
 'use strict';
 
 const VERDICTS = ['clean', 'ip_blacklist', 'click_spam'];
-const COLORS = { clean: '#2e7d32', ip_blacklist: '#c62828', click_spam: '#ef6c00' };
+const SERIES_STYLE = {
+  clean: { stroke: '#2e7d32', fill: 'rgba(46, 125, 50, 0.08)' },
+  ip_blacklist: { stroke: '#c62828' },
+  // Dashed, so that it does not hide ip_blacklist where the two are equal.
+  click_spam: { stroke: '#ef6c00', dash: [6, 4] },
+};
 /** Rows kept in the feed: the page stays light however fast decisions come. */
 const MAX_ROWS = 50;
 const CHART_SECONDS = 300;
@@ -25,7 +30,7 @@ let retryMs = 1000;
 const timeFormat = new Intl.DateTimeFormat(undefined, {
   hour: '2-digit', minute: '2-digit', second: '2-digit', fractionalSecondDigits: 3, hour12: false,
 });
-$('since').textContent = new Date().toLocaleTimeString();
+$('since').textContent = new Date().toLocaleTimeString([], { hour12: false });
 
 function setConnection(state, text) {
   const element = $('connection');
@@ -57,7 +62,7 @@ function onDecision(event) {
 
 function onSkipped(event) {
   const { after, until } = JSON.parse(event.data);
-  const at = (id) => new Date(Number(id.split('-')[0])).toLocaleTimeString();
+  const at = (id) => new Date(Number(id.split('-')[0])).toLocaleTimeString([], { hour12: false });
   const notice = $('notice');
   notice.textContent = `More decisions were made while this page was disconnected than the server replays: those between ${at(after)} and ${at(until)} are missing from the counts and the chart.`;
   notice.hidden = false;
@@ -98,7 +103,8 @@ const chart = new uPlot(
     height: 260,
     series: [
       {},
-      ...VERDICTS.map((verdict) => ({ label: verdict, stroke: COLORS[verdict], width: 2, points: { show: false } })),
+      // Steps, since each value is a count over its whole second.
+      ...VERDICTS.map((verdict) => ({ label: verdict, width: 2, points: { show: false }, paths: uPlot.paths.stepped({ align: 1 }), ...SERIES_STYLE[verdict] })),
     ],
     scales: { y: { range: (_chart, _min, max) => [0, Math.max(5, Math.ceil(max * 1.1))] } },
     axes: [{}, { label: 'clicks / s' }],
