@@ -39,6 +39,7 @@ export const SETTINGS = {
   STATS_RETENTION_SEC: { default: '86400', doc: 'How long per-second counts are kept.' },
   STATS_MINUTE_RETENTION_SEC: { default: '2592000', doc: 'How long the per-minute sums (RedisTimeSeries compaction) are kept.' },
   METRICS_APP_NAME: { default: 'click-fraud', doc: 'Value of the `app` label on every time series; the Grafana dashboard selects series by it.' },
+  MAX_EVENT_STREAMS: { default: '100', doc: 'Most live-page event streams (`GET /events`) one API process keeps open; past it a new one is refused with 503 `too_many_event_streams`; 0 turns the live feed off.' },
   FAIL_MODE: { default: 'closed', doc: '`closed`: answer 503 when Redis fails. `open`: answer `clean` with `"degraded": true` and count the click nowhere.' },
   LOG_LEVEL: { default: 'info', doc: 'pino level: fatal, error, warn, info, debug, trace or silent.' },
   SHUTDOWN_TIMEOUT_MS: { default: '10000', doc: 'On SIGTERM/SIGINT, longest wait for in-flight requests before connections are cut.' },
@@ -102,6 +103,7 @@ const envSchema = z.object({
   STATS_RETENTION_SEC: wholeNumber(60, 31_536_000),
   STATS_MINUTE_RETENTION_SEC: wholeNumber(60, 315_360_000),
   METRICS_APP_NAME: z.string().regex(/^[\w.-]{1,64}$/, 'must be 1-64 letters, digits, ".", "-" or "_"'),
+  MAX_EVENT_STREAMS: wholeNumber(0, 100_000),
   FAIL_MODE: z.enum(['closed', 'open'], 'must be closed or open'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'must be one of fatal, error, warn, info, debug, trace, silent'),
   SHUTDOWN_TIMEOUT_MS: wholeNumber(0, 600_000),
@@ -150,6 +152,8 @@ export interface Config {
     minuteRetentionMs: number;
     appName: string;
   };
+  /** The live page's event streams. */
+  live: { maxEventStreams: number };
   failMode: 'closed' | 'open';
   logLevel: z.output<typeof envSchema>['LOG_LEVEL'];
   shutdownTimeoutMs: number;
@@ -211,6 +215,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
         minuteRetentionMs: e.STATS_MINUTE_RETENTION_SEC * 1000,
         appName: e.METRICS_APP_NAME,
       },
+      live: { maxEventStreams: e.MAX_EVENT_STREAMS },
       failMode: e.FAIL_MODE,
       logLevel: e.LOG_LEVEL,
       shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

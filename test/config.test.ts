@@ -25,6 +25,7 @@ describe('parseConfig', () => {
           deadLetterKey: 'fraud:decisions:dead',
         },
         stats: { backend: 'auto', retentionMs: 86_400_000, minuteRetentionMs: 2_592_000_000, appName: 'click-fraud' },
+        live: { maxEventStreams: 100 },
         failMode: 'closed',
         logLevel: 'info',
         shutdownTimeoutMs: 10_000,

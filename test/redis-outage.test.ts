@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startLocalRedis, type LocalRedisServer } from '../src/redis/local-server.js';
 import { sleep, startTestApi, type TestApi } from './support/api.js';
+import { openEventStream } from './support/event-stream.js';
 
 const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
 if (!hasRedisServer) console.log('[tests] skipping Redis outage tests: they stop and restart their own redis-server, and none is on PATH');
@@ -110,6 +111,25 @@ describe.skipIf(!hasRedisServer)('when Redis fails (own redis-server, REDIS_TIME
     expect(await api!.admin.xlen(api!.config.stream.key)).toBe(1);
     // open-2 was never counted: the device has one click, so the next one is clean.
     expect((await timed('open-3')).body).toMatchObject({ fraud_type: 'clean' });
+  });
+
+  it('keeps live-page event streams open through a Redis restart, and streams what comes after it', async () => {
+    await start();
+    const stream = await openEventStream(api!.base);
+    try {
+      const before = (await timed('live-1')).body;
+      await stream.waitFor(1);
+      await server.kill();
+      await sleep(300);
+      server = await startLocalRedis({ dataDir, port: server.port });
+      await eventually(async () => (await timed('live-2')).status === 200);
+      const after = (await api!.admin.xrange(api!.config.stream.key, '-', '+')).map(([id]) => id);
+      const events = await stream.waitFor(after.length);
+      expect(after[0]).toBe(before.stream_id);
+      expect(events.map((event) => event.id)).toEqual(after);
+    } finally {
+      stream.close();
+    }
   });
 });
 

@@ -1,4 +1,4 @@
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { ClickStore } from '../redis/click-store.js';
 import type { BlacklistAdmin } from '../admin/blacklist-admin.js';
@@ -6,6 +6,7 @@ import { adminRouter } from './admin-routes.js';
 import { batchRoute } from './batch-route.js';
 import { clickRoute, type FailMode } from './click-route.js';
 import { errorHandler, notFound } from './errors.js';
+import { livePage } from './live-page.js';
 import { statsRoute, type StatsRouteDependencies } from './stats-route.js';
 
 export interface Readiness {
@@ -19,6 +20,8 @@ export interface AppDependencies {
   /** Undefined when the admin API is off (no ADMIN_TOKEN). */
   admin: { blacklist: BlacklistAdmin; token: string } | undefined;
   readiness: () => Promise<Readiness>;
+  /** `GET /events`: the live page's server-sent events. */
+  events: RequestHandler;
   failMode: FailMode;
   batchMaxClicks: number;
   logger: Logger;
@@ -26,7 +29,7 @@ export interface AppDependencies {
 
 export const MAX_BODY_BYTES = 16 * 1024;
 
-export function createApp({ clicks, stats, admin, readiness, failMode, batchMaxClicks, logger }: AppDependencies): Express {
+export function createApp({ clicks, stats, admin, readiness, events, failMode, batchMaxClicks, logger }: AppDependencies): Express {
   const app = express();
   app.disable('x-powered-by');
   // Express would hash every response body into an ETag, POSTs included; no answer here is cached.
@@ -42,7 +45,6 @@ export function createApp({ clicks, stats, admin, readiness, failMode, batchMaxC
   const batchJson = express.json({ limit: Math.max(MAX_BODY_BYTES, batchMaxClicks * 512), type: () => true, strict: false });
   app.post('/batch', batchJson, batchRoute({ clicks, maxClicks: batchMaxClicks, failMode, logger }));
 
-
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -52,7 +54,8 @@ export function createApp({ clicks, stats, admin, readiness, failMode, batchMaxC
   });
   app.get('/stats', statsRoute(stats));
   app.use(adminRouter(admin?.blacklist, admin?.token, logger));
-
+  app.get('/events', events);
+  app.use(livePage());
 
   app.use(notFound);
   app.use(errorHandler(logger));

@@ -9,15 +9,32 @@ import { openBanRegistry, type BanRegistry } from '../redis/ban-registry.js';
 import { prepareBlacklist, type Blacklist } from '../redis/blacklist.js';
 import type { RedisCapabilities } from '../redis/capabilities.js';
 import { createClickStore } from '../redis/click-store.js';
-import { connectRedis, redactedUrl } from '../redis/connection.js';
+import { connectRedis, createRedisClient, redactedUrl } from '../redis/connection.js';
 import { prepareCounters } from '../redis/counters.js';
+import { createDecisionFeed } from '../live/decision-feed.js';
+import { createLiveEvents, formatDecisionEvent } from './events-route.js';
+
+/** How the live feed reads the stream and serves its event streams; the limit on streams is a setting. */
+const LIVE_FEED = {
+  /** One XREAD waits this long for new decisions, so the follower notices within it that its last page left. */
+  blockMs: 2000,
+  pageSize: 500,
+  /** A page that reconnects after missing more than this is told what it missed instead of sent it all. */
+  maxReplay: 10_000,
+  maxQueued: 10_000,
+  heartbeatMs: 15_000,
+  retryMs: 2000,
+  maxUnsentBytes: 1024 * 1024,
+};
 
 export interface ApiService {
   port: number;
   redis: Redis;
   capabilities: RedisCapabilities;
   blacklist: Blacklist;
-  /** Stops accepting, finishes in-flight requests, then closes Redis. */
+  /** Event streams open now (the live page). */
+  readonly eventStreams: number;
+  /** Ends the event streams and stops accepting, finishes in-flight requests, then closes Redis. */
   close(): Promise<void>;
 }
 
@@ -30,7 +47,15 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
     logger,
   });
   let registry: BanRegistry | undefined;
+  // The live feed's follower blocks in XREAD, so it has a connection of its own.
+  const follower = createRedisClient({
+    url: redisUrl,
+    timeoutMs: LIVE_FEED.blockMs + config.redis.timeoutMs,
+    connectionName: 'click-fraud-api-live-feed',
+    logger,
+  });
   try {
+    await follower.connect();
     const blacklist = await prepareBlacklist(redis, capabilities, config.blacklist);
     const counters = await prepareCounters(redis, capabilities, { ...config.stats, keyPrefix: config.keyPrefix });
     logBackends(logger, capabilities, blacklist);
@@ -58,11 +83,14 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
       clickSpam: config.clickSpam,
       stream: config.stream,
     });
+    const feed = createDecisionFeed(follower, redis, { streamKey: config.stream.key, format: formatDecisionEvent, ...LIVE_FEED }, logger);
+    const events = createLiveEvents(feed, { maxStreams: config.live.maxEventStreams, ...LIVE_FEED }, logger);
     const app = createApp({
       clicks,
       stats: { redis, counters, stream: { key: config.stream.key, group: config.worker.group, deadLetterKey: config.worker.deadLetterKey } },
       admin: registry && token !== undefined ? { blacklist: createBlacklistAdmin(redis, blacklist, registry), token } : undefined,
       readiness,
+      events: events.route,
       failMode: config.failMode,
       batchMaxClicks: config.http.batchMaxClicks,
       logger,
@@ -75,14 +103,19 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
       redis,
       capabilities,
       blacklist,
+      get eventStreams() {
+        return events.open;
+      },
       async close() {
-        await http.close(config.shutdownTimeoutMs);
+        // Event streams never finish by themselves: end them as the server stops accepting.
+        await Promise.all([http.close(config.shutdownTimeoutMs), events.close()]);
         await registry?.close();
         await redis.quit().catch(() => redis.disconnect());
       },
     };
   } catch (error) {
     await registry?.close();
+    follower.disconnect();
     redis.disconnect();
     throw error;
   }

@@ -62,6 +62,8 @@ export async function startTestApi(env: Record<string, string> = {}, url = redis
   const service = await startApi(config, url, pino({ level: 'silent' }));
   const base = `http://127.0.0.1:${service.port}`;
   const admin = new Redis(url);
+  // The outage tests stop Redis under this client; it reconnects by itself.
+  admin.on('error', () => {});
   const post = (body: unknown, headers: Record<string, string> = {}) =>
     fetch(base, {
       method: 'POST',
