@@ -2,14 +2,11 @@ import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Command, InvalidArgumentError } from 'commander';
-import { pino } from 'pino';
-import { createBlacklistAdmin, type BlacklistAdmin } from '../admin/blacklist-admin.js';
+import type { BlacklistAdmin } from '../admin/blacklist-admin.js';
+import { openBlacklistAdmin } from '../admin/open-admin.js';
 import { parseConfig } from '../config.js';
 import { MAX_TTL_SECONDS, parseDuration, type Ban } from '../domain/ban.js';
 import { canonicalIp } from '../domain/ip.js';
-import { openBanRegistry } from '../redis/ban-registry.js';
-import { prepareBlacklist } from '../redis/blacklist.js';
-import { connectRedis } from '../redis/connection.js';
 
 /**
  * `npm run blacklist -- <command>`: the admin API's operations, straight against Redis with the
@@ -96,22 +93,13 @@ async function withAdmin(work: (admin: BlacklistAdmin) => Promise<void>): Promis
   if (!parsed.ok) fail(parsed.problems.map((problem) => `Invalid setting: ${problem}`).join('\n'));
   const config = parsed.config;
   if (config.redis.url === undefined) fail('Set REDIS_URL (or REDIS_HOST/REDIS_PORT) to the Redis of the service.');
-  const logger = pino({ level: 'silent' });
-  const { redis, capabilities } = await connectRedis({ url: config.redis.url, timeoutMs: Math.max(config.redis.timeoutMs, 5000), connectionName: 'click-fraud-cli', logger }).catch(
-    (error: Error) => fail(error.message),
-  );
+  const opened = await openBlacklistAdmin(config, config.redis.url).catch((error: Error) => fail(error.message));
   try {
-    const blacklist = await prepareBlacklist(redis, capabilities, config.blacklist);
-    const registry = await openBanRegistry(config.redis.url, capabilities, config.keyPrefix, config.redis.timeoutMs);
-    try {
-      await work(createBlacklistAdmin(redis, blacklist, registry));
-    } finally {
-      await registry.close();
-    }
+    await work(opened.admin);
   } catch (error) {
     fail((error as Error).message);
   } finally {
-    redis.disconnect();
+    await opened.close();
   }
 }
 

@@ -1,0 +1,29 @@
+import { pino } from 'pino';
+import type { Config } from '../config.js';
+import { openBanRegistry } from '../redis/ban-registry.js';
+import { prepareBlacklist } from '../redis/blacklist.js';
+import { connectRedis } from '../redis/connection.js';
+import { createBlacklistAdmin, type BlacklistAdmin } from './blacklist-admin.js';
+
+/**
+ * The blacklist management service straight against a Redis, for tools outside the API (the CLI,
+ * the simulator), with the service's own key names from `config`.
+ */
+export async function openBlacklistAdmin(config: Config, redisUrl: string): Promise<{ admin: BlacklistAdmin; close(): Promise<void> }> {
+  const logger = pino({ level: 'silent' });
+  const { redis, capabilities } = await connectRedis({ url: redisUrl, timeoutMs: Math.max(config.redis.timeoutMs, 5000), connectionName: 'click-fraud-tool', logger });
+  try {
+    const blacklist = await prepareBlacklist(redis, capabilities, config.blacklist);
+    const registry = await openBanRegistry(redisUrl, capabilities, config.keyPrefix, config.redis.timeoutMs);
+    return {
+      admin: createBlacklistAdmin(redis, blacklist, registry),
+      async close() {
+        await registry.close();
+        redis.disconnect();
+      },
+    };
+  } catch (error) {
+    redis.disconnect();
+    throw error;
+  }
+}
