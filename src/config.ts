@@ -15,6 +15,7 @@ export const SETTINGS = {
   REDIS_HOST: { default: undefined, doc: 'Redis host, as in the reference article (used when REDIS_URL is not set).' },
   REDIS_PORT: { default: undefined, doc: 'Redis port with REDIS_HOST (6379 when only the host is given).' },
   REDIS_DATA_DIR: { default: '.redis-data', doc: 'With no Redis configured, `npm start` runs a private `redis-server` with its data (AOF) in this folder.' },
+  REDIS_SERVER_BIN: { default: undefined, doc: 'Server program of that private Redis (a name on PATH or a path). Unset: `redis-stack-server` (Redis Stack, with the modules) when on PATH, else `redis-server`.' },
   REDIS_TIMEOUT_MS: { default: '250', doc: 'Longest a click waits for Redis before it is answered 503 (or degraded, see FAIL_MODE).' },
   CLICK_SPAM_THRESHOLD: { default: '2', doc: 'A click is `click_spam` when its device already has this many clicks inside the window.' },
   CLICK_SPAM_WINDOW_IN_SEC: { default: '10', doc: 'Length of the sliding window per device, in seconds (decimals allowed).' },
@@ -79,6 +80,7 @@ const envSchema = z.object({
   REDIS_HOST: z.string().trim().min(1).optional(),
   REDIS_PORT: wholeNumber(1, 65_535).optional(),
   REDIS_DATA_DIR: z.string().min(1),
+  REDIS_SERVER_BIN: z.string().trim().min(1).optional(),
   REDIS_TIMEOUT_MS: wholeNumber(1, 60_000),
   CLICK_SPAM_THRESHOLD: wholeNumber(1, 1_000_000),
   CLICK_SPAM_WINDOW_IN_SEC: positiveSeconds,
@@ -125,6 +127,8 @@ export interface Config {
     /** Undefined: no Redis was configured, so `npm start` runs a private one. */
     url: string | undefined;
     dataDir: string;
+    /** Undefined: redis-stack-server when on PATH, else redis-server. */
+    serverBin: string | undefined;
     timeoutMs: number;
   };
   clickSpam: { threshold: number; windowMs: number };
@@ -187,6 +191,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
       redis: {
         url: e.REDIS_URL ?? redisUrlFromHostPort(e.REDIS_HOST, e.REDIS_PORT),
         dataDir: e.REDIS_DATA_DIR,
+        serverBin: e.REDIS_SERVER_BIN,
         timeoutMs: e.REDIS_TIMEOUT_MS,
       },
       clickSpam: { threshold: e.CLICK_SPAM_THRESHOLD, windowMs: Math.round(e.CLICK_SPAM_WINDOW_IN_SEC * 1000) },

@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { parseConfig } from './config.js';
 import { startApiCluster } from './http/api-cluster.js';
 import { startApi } from './http/start-api.js';
-import { RedisServerNotInstalled, startLocalRedis, type LocalRedisServer } from './redis/local-server.js';
+import { findRedisServer, RedisServerNotInstalled, startLocalRedis, type LocalRedisServer } from './redis/local-server.js';
 import { startWorker } from './worker/start-worker.js';
 
 // `--role worker` on the command line wins over ROLE in the environment.
@@ -26,11 +26,11 @@ const parts: Array<{ close(): Promise<void> }> = [];
 async function start(): Promise<void> {
   let redisUrl = config.redis.url;
   if (redisUrl === undefined) {
-    localRedis = await startLocalRedis({ dataDir: config.redis.dataDir });
+    localRedis = await startLocalRedis({ dataDir: config.redis.dataDir, binary: findRedisServer(config.redis.serverBin) });
     redisUrl = localRedis.url;
     logger.info(
-      { url: redisUrl, dataDir: localRedis.dataDir },
-      `no REDIS_URL or REDIS_HOST set: started a private redis-server on ${redisUrl} with its data in ${localRedis.dataDir}; it stops with this process`,
+      { url: redisUrl, dataDir: localRedis.dataDir, server: localRedis.binary },
+      `no REDIS_URL or REDIS_HOST set: started a private ${localRedis.binary} on ${redisUrl} with its data in ${localRedis.dataDir}; it stops with this process`,
     );
   }
   if (config.role !== 'worker') {

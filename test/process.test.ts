@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { redisUrl, testConfig } from './support/api.js';
+import { redisStackServerBin, redisUrl, testConfig } from './support/api.js';
 import { listeningPort, startMain } from './support/process.js';
 
 const running: ChildProcess[] = [];
@@ -24,7 +24,7 @@ describe('the service process', () => {
     ]);
   });
 
-  it('says what to install when no Redis is configured and there is no redis-server', async () => {
+  it('says what to install when no Redis is configured and there is no Redis server program', async () => {
     // A PATH with node and nothing else.
     const bin = mkdtempSync(join(tmpdir(), 'click-fraud-path-'));
     symlinkSync(process.execPath, join(bin, 'node'));
@@ -33,7 +33,13 @@ describe('the service process', () => {
       running.push(main.child);
       expect(await main.exit).toBe(1);
       expect(main.stderr().trim()).toBe(
-        'No Redis configured and no redis-server on PATH: install Redis (Debian/Ubuntu: apt-get install redis-server, macOS: brew install redis) or set REDIS_URL',
+        'No Redis configured and neither redis-stack-server nor redis-server on PATH: install Redis (Debian/Ubuntu: apt-get install redis-server, macOS: brew install redis), or Redis Stack for the modules, or set REDIS_URL',
+      );
+      const named = startMain({ PATH: bin, REDIS_DATA_DIR: join(bin, 'data'), REDIS_SERVER_BIN: '/nowhere/redis-server' });
+      running.push(named.child);
+      expect(await named.exit).toBe(1);
+      expect(named.stderr().trim()).toBe(
+        'No Redis configured and REDIS_SERVER_BIN names "/nowhere/redis-server", which cannot be run: point it at a redis-server or redis-stack-server, or set REDIS_URL',
       );
     } finally {
       rmSync(bin, { recursive: true, force: true });
@@ -111,6 +117,32 @@ describe('several API processes (API_PROCESSES=2)', () => {
 
 describe('npm start without any Redis settings', () => {
   const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
+
+  it.skipIf(!hasRedisServer || !redisStackServerBin)('prefers redis-stack-server on PATH over redis-server, and REDIS_SERVER_BIN picks either', async () => {
+    // Both servers on PATH, as after installing Redis and Redis Stack from their packages (the
+    // redis-stack-server script needs the system's readlink and dirname).
+    const bin = mkdtempSync(join(tmpdir(), 'click-fraud-path-'));
+    symlinkSync(process.execPath, join(bin, 'node'));
+    symlinkSync(redisStackServerBin!, join(bin, 'redis-stack-server'));
+    symlinkSync(spawnSync('sh', ['-c', 'command -v redis-server']).stdout.toString().trim(), join(bin, 'redis-server'));
+    const backendsWith = async (env: Record<string, string>) => {
+      const main = startMain({ PATH: `${bin}:/usr/bin:/bin`, PORT: '0', HOST: '127.0.0.1', REDIS_DATA_DIR: join(bin, `data-${Object.keys(env).length}`), ...env });
+      running.push(main.child);
+      const port = await listeningPort(main.stdout, main.exit);
+      const readyz = (await (await fetch(`http://127.0.0.1:${port}/readyz`)).json()) as { blacklist: { backend: string }; stats: { backend: string } };
+      const server = /started a private (\S+) on/.exec(main.stdout())?.[1];
+      main.child.kill('SIGTERM');
+      expect(await main.exit).toBe(0);
+      return { server, blacklist: readyz.blacklist.backend, stats: readyz.stats.backend };
+    };
+    try {
+      expect(await backendsWith({})).toEqual({ server: 'redis-stack-server', blacklist: 'cuckoo', stats: 'timeseries' });
+      expect(await backendsWith({ REDIS_SERVER_BIN: 'redis-server' })).toEqual({ server: 'redis-server', blacklist: 'set', stats: 'hash' });
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
   it.skipIf(!hasRedisServer)('runs a private redis-server with its data in the named folder, and stops it on exit', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'click-fraud-private-'));
     try {
