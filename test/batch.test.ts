@@ -49,8 +49,8 @@ describe('POST /batch', () => {
   it('answers the same verdicts as single clicks would, duplicates and blacklist included', async () => {
     const single = await startTestApi();
     try {
-      await api.admin.sadd(api.config.blacklist.key, '203.0.113.1');
-      await single.admin.sadd(single.config.blacklist.key, '203.0.113.1');
+      await api.block('203.0.113.1');
+      await single.block('203.0.113.1');
       const clicks = Array.from({ length: 40 }, (_, i) => ({
         device_id: `dev-same-${i % 4}`,
         ip: i % 7 === 0 ? '203.0.113.1' : `10.1.0.${i % 5}`,

@@ -85,8 +85,7 @@ describe.each(backends)('blacklist management on the $backend blacklist', ({ bac
     });
 
     it('reports an address blocked with redis-cli as blocked without a record, and removes it', async () => {
-      if (backend === 'cuckoo') await api.admin.call('CF.ADDNX', api.config.blacklist.key, '198.51.100.5');
-      else await api.admin.sadd(api.config.blacklist.key, '198.51.100.5');
+      await api.block('198.51.100.5');
       expect(await verdict('198.51.100.5')).toBe('ip_blacklist');
       expect(await (await admin('GET', '/198.51.100.5')).json()).toEqual({ ip: '198.51.100.5', blocked: true, entry: null });
       expect(await (await admin('DELETE', '/198.51.100.5')).json()).toEqual({ ip: '198.51.100.5', unblocked: true, entry_removed: false });
@@ -187,12 +186,14 @@ describe('the admin API without ADMIN_TOKEN', () => {
   afterAll(() => api.close());
 
   it('is off and says so, whatever the request', async () => {
+    // What start-up wrote (on Redis Stack: the cuckoo filter and the series) stays as it was.
+    const before = await api.writtenKeys();
     for (const method of ['POST', 'GET', 'DELETE']) {
       const res = await fetch(`${api.base}/admin/blacklist/1.2.3.4`, { method, headers: auth });
       expect(res.status).toBe(404);
       expect(await res.json()).toEqual({ error: 'admin_disabled', message: 'the admin API is off: set ADMIN_TOKEN to turn it on' });
     }
-    expect(await api.writtenKeys()).toEqual([]);
+    expect(await api.writtenKeys()).toEqual(before);
   });
 });
 

@@ -47,7 +47,7 @@ describe('POST / with the default rules (threshold 2 in 10 s)', () => {
   });
 
   it('answers ip_blacklist for a blacklisted address, before the spam rule, and still records the click', async () => {
-    await api.admin.sadd(api.config.blacklist.key, '203.0.113.9');
+    await api.block('203.0.113.9');
     const answers = [];
     for (const tx of ['b1', 'b2', 'b3']) answers.push(await api.click('dev-3', tx, '203.0.113.9'));
     expect(answers.map((a) => a.fraud_type)).toEqual(['ip_blacklist', 'ip_blacklist', 'ip_blacklist']);
@@ -99,7 +99,7 @@ describe('POST / with the default rules (threshold 2 in 10 s)', () => {
   });
 
   it('treats every spelling of one address as that address', async () => {
-    await api.admin.sadd(api.config.blacklist.key, '1.1.1.1', '2001:db8::1');
+    await api.block('1.1.1.1', '2001:db8::1');
     const spellings = [
       ['1.1.1.1', '1.1.1.1'],
       ['::ffff:1.1.1.1', '1.1.1.1'],

@@ -21,7 +21,7 @@ describe.skipIf(!hasChromium)('the live page in headless Chromium', () => {
 
   beforeAll(async () => {
     api = await startTestApi();
-    await api.admin.sadd(api.config.blacklist.key, '203.0.113.66');
+    await api.block('203.0.113.66');
     // Playwright gives every launch a new, empty profile directory and runs it headless.
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
     page = await browser.newPage({ viewport: { width: 1200, height: 1000 } });

@@ -15,6 +15,6 @@ describe('the README', () => {
 
   it('gives the test command CI runs', () => {
     expect(readme).toContain('npm test');
-    expect(readFileSync(new URL('../.ci/run', import.meta.url), 'utf8')).toMatch(/^npm test$/m);
+    expect(readFileSync(new URL('../.ci/run', import.meta.url), 'utf8')).toMatch(/^(\w+=\S+ )*npm test$/m);
   });
 });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -6,7 +7,7 @@ import { bucketStart } from '../src/domain/decision-entry.js';
 import { MINUTE_MS, SERIES, seriesLabels, timeSeriesKey, workerLagKey } from '../src/stats/series.js';
 import { redisStackMissing, redisStackUrl, sleep, startTestApi, testConfig, type TestApi } from './support/api.js';
 import { startTestWorker, type TestWorker } from './support/worker.js';
-import { fieldMap, pairs } from './support/replies.js';
+import { fieldMap, labelsOf, mrangeSeries, pairs, rulesOf } from './support/replies.js';
 
 /** Runs where a module-enabled Redis is given (REDIS_STACK_URL, or testcontainers with Docker). */
 describe.skipIf(!redisStackUrl)(`the cuckoo filter blacklist (Redis Stack)${redisStackUrl ? '' : ` — skipped: ${redisStackMissing}`}`, () => {
@@ -91,15 +92,8 @@ describe.skipIf(!redisStackUrl)(`the RedisTimeSeries counters (Redis Stack)${red
     for (const series of SERIES) {
       const info = fieldMap((await api.admin.call('TS.INFO', timeSeriesKey(api.config.keyPrefix, series, '1s'))) as unknown[]);
       expect(info.get('retentionTime')).toBe(3_600_000);
-      expect(Object.fromEntries(info.get('labels') as Array<[string, string]>)).toEqual(
-        Object.fromEntries(pairs(seriesLabels(api.config.stats.appName, series, '1s'))),
-      );
-      const [rule] = info.get('rules') as Array<[string, number, string]>;
-      expect(rule!.slice(0, 3).map((v) => (typeof v === 'string' ? v.toLowerCase() : v))).toEqual([
-        timeSeriesKey(api.config.keyPrefix, series, '1m').toLowerCase(),
-        MINUTE_MS,
-        'sum',
-      ]);
+      expect(labelsOf(info.get('labels'))).toEqual(Object.fromEntries(pairs(seriesLabels(api.config.stats.appName, series, '1s'))));
+      expect(rulesOf(info.get('rules'))).toEqual([{ dest: timeSeriesKey(api.config.keyPrefix, series, '1m'), bucketMs: MINUTE_MS, aggregation: 'sum' }]);
       const minute = fieldMap((await api.admin.call('TS.INFO', timeSeriesKey(api.config.keyPrefix, series, '1m'))) as unknown[]);
       expect(minute.get('retentionTime')).toBe(86_400_000);
     }
@@ -117,5 +111,54 @@ describe.skipIf(!redisStackUrl)(`the RedisTimeSeries counters (Redis Stack)${red
     await sleep(1200);
     const lag = (await api.admin.call('TS.GET', workerLagKey(api.config.keyPrefix))) as [number, string];
     expect(lag[1]).toBe('0');
+  });
+});
+
+describe.skipIf(!redisStackUrl)(`module replies over RESP2 and RESP3 (Redis Stack)${redisStackUrl ? '' : ` — skipped: ${redisStackMissing}`}`, () => {
+  const namespace = `test:${randomUUID().slice(0, 8)}:`;
+  const clients = [2, 3].map((protocol) => new Redis(redisStackUrl ?? '', { protocol: protocol as 2 | 3, lazyConnect: true }));
+  beforeAll(async () => {
+    const [resp2] = clients;
+    await resp2!.call('TS.CREATE', `${namespace}a`, 'LABELS', 'app', namespace, 'kind', 'a');
+    await resp2!.call('TS.CREATE', `${namespace}b`, 'LABELS', 'app', namespace, 'kind', 'b');
+    await resp2!.call('TS.CREATE', `${namespace}a:1m`);
+    await resp2!.call('TS.CREATERULE', `${namespace}a`, `${namespace}a:1m`, 'AGGREGATION', 'sum', MINUTE_MS);
+    await resp2!.call('TS.ADD', `${namespace}a`, 1000, 1.5);
+    await resp2!.call('TS.ADD', `${namespace}b`, 1000, 2);
+  });
+  afterAll(async () => {
+    await clients[0]?.del(`${namespace}a`, `${namespace}b`, `${namespace}a:1m`);
+    for (const client of clients) client.disconnect();
+  });
+
+  it('come in different shapes, and read the same', async () => {
+    const read = async (redis: Redis) => {
+      const info = fieldMap((await redis.call('TS.INFO', `${namespace}a`)) as unknown[]);
+      const filter = ['FILTER', `app=${namespace}`];
+      return {
+        hello: ((await redis.call('HELLO')) as unknown[])[5],
+        labels: labelsOf(info.get('labels')),
+        rules: rulesOf(info.get('rules')),
+        series: mrangeSeries(await redis.call('TS.MRANGE', '-', '+', 'WITHLABELS', ...filter)),
+        grouped: mrangeSeries(await redis.call('TS.MRANGE', '-', '+', ...filter, 'GROUPBY', 'app', 'REDUCE', 'sum')),
+        raw: JSON.stringify(await redis.call('TS.MRANGE', '-', '+', 'WITHLABELS', ...filter)),
+      };
+    };
+    const [resp2, resp3] = await Promise.all(clients.map(read));
+    expect([resp2!.hello, resp3!.hello]).toEqual([2, 3]);
+    // The protocols really differ on the wire, so a reader that assumed one shape would break.
+    expect(resp2!.raw).not.toBe(resp3!.raw);
+    const { hello: _2, raw: _r2, ...read2 } = resp2!;
+    const { hello: _3, raw: _r3, ...read3 } = resp3!;
+    expect(read3).toEqual(read2);
+    expect(read2).toEqual({
+      labels: { app: namespace, kind: 'a' },
+      rules: [{ dest: `${namespace}a:1m`, bucketMs: MINUTE_MS, aggregation: 'sum' }],
+      series: [
+        { key: `${namespace}a`, labels: { app: namespace, kind: 'a' }, samples: [[1000, 1.5]] },
+        { key: `${namespace}b`, labels: { app: namespace, kind: 'b' }, samples: [[1000, 2]] },
+      ],
+      grouped: [{ key: `app=${namespace}`, labels: {}, samples: [[1000, 3.5]] }],
+    });
   });
 });

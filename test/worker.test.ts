@@ -38,7 +38,7 @@ describe.each(backends)('the stream worker counting into $backend', ({ backend, 
     });
 
     it('counts every decision once, per fraud type and per second bucket, and /stats shows it', async () => {
-      await blockIp(api, '203.0.113.66');
+      await api.block('203.0.113.66');
       const answers: ClickAnswer[] = [];
       for (let device = 0; device < 6; device++) {
         for (let click = 0; click < 4; click++) answers.push(await api.click(`dev-${device}`, `tx-${click}`));
@@ -276,11 +276,6 @@ describe('GET /stats', () => {
     expect(await res.json()).toEqual({ error: 'invalid_query', message: 'the stats query has invalid parameters', issues });
   });
 });
-
-async function blockIp(api: TestApi, ip: string): Promise<void> {
-  if (api.service.blacklist.backend === 'cuckoo') await api.admin.call('CF.ADDNX', api.config.blacklist.key, ip);
-  else await api.admin.sadd(api.config.blacklist.key, ip);
-}
 
 async function getStats(api: TestApi, query: Record<string, number>): Promise<StatsAnswer> {
   const res = await fetch(`${api.base}/stats?${new URLSearchParams(Object.entries(query).map(([k, v]): [string, string] => [k, String(v)]))}`);

@@ -19,6 +19,11 @@ export interface RedisClientOptions {
  */
 export function createRedisClient({ url, timeoutMs, connectionName, logger }: RedisClientOptions): Redis {
   const redis = new Redis(url, {
+    // RESP3, ioredis 6's default, with its "legacy" reply mapping: maps arrive flattened as
+    // [name, value, ...], the shape RESP2 gives XINFO, so the readers in replies.ts see one shape.
+    // (Module replies that RESP2 nests as pairs, TS.INFO labels and TS.MRANGE, differ; the service
+    // reads none of them.)
+    protocol: 3,
     lazyConnect: true,
     connectionName,
     commandTimeout: timeoutMs,

@@ -8,6 +8,7 @@ import { startApi, type ApiService } from '../../src/http/start-api.js';
 export const redisUrl = inject('redisUrl');
 export const redisStackUrl = inject('redisStackUrl') || undefined;
 export const redisStackMissing = inject('redisStackMissing');
+export const redisStackServerBin = inject('redisStackServerBin') || undefined;
 
 /** Settings for one test: defaults, a private key namespace, overrides last. */
 export function testConfig(env: Record<string, string> = {}): Config & { namespace: string; env: Record<string, string> } {
@@ -39,6 +40,8 @@ export interface TestApi {
   admin: Redis;
   post(body: unknown, headers?: Record<string, string>): Promise<Response>;
   click(deviceId: string, transactionId: string, ip?: string): Promise<ClickAnswer>;
+  /** Blacklists addresses as an operator does with redis-cli: CF.ADDNX or SADD, per the backend in use. */
+  block(...ips: string[]): Promise<void>;
   /** Every key the API wrote under this test's namespace. */
   writtenKeys(): Promise<string[]>;
   close(): Promise<void>;
@@ -82,6 +85,10 @@ export async function startTestApi(env: Record<string, string> = {}, url = redis
       if (res.status !== 200) throw new Error(`POST / answered ${res.status}: ${await res.text()}`);
       return (await res.json()) as ClickAnswer;
     },
+    async block(...ips) {
+      const { backend, key } = service.blacklist;
+      for (const ip of ips) await (backend === 'cuckoo' ? admin.call('CF.ADDNX', key, ip) : admin.sadd(key, ip));
+    },
     async writtenKeys() {
       const keys: string[] = [];
       let cursor = '0';
@@ -94,9 +101,19 @@ export async function startTestApi(env: Record<string, string> = {}, url = redis
     },
     async close() {
       await service.close();
+      await dropSearchIndexes(admin, config.namespace);
       admin.disconnect();
     },
   };
+}
+
+/**
+ * RediSearch indexes outlive their keys, so the ones the ban registry (and the CLI) created under
+ * a test's namespace are dropped with it; a server without RediSearch has none.
+ */
+export async function dropSearchIndexes(redis: Redis, namespace: string): Promise<void> {
+  const indexes = (await redis.call('FT._LIST').catch(() => [])) as string[];
+  for (const index of indexes.filter((name) => name.startsWith(namespace))) await redis.call('FT.DROPINDEX', index);
 }
 
 export const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));

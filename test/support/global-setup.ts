@@ -1,57 +1,79 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { TestProject } from 'vitest/node';
 import { detectCapabilities } from '../../src/redis/capabilities.js';
-import { RedisServerNotInstalled, startLocalRedis } from '../../src/redis/local-server.js';
+import { findRedisServer, RedisServerNotInstalled, startLocalRedis } from '../../src/redis/local-server.js';
+import { moduleList } from './replies.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     /** A real Redis every test may use (keys are namespaced per test). */
     redisUrl: string;
-    /** A Redis with RedisBloom and RedisTimeSeries, or '' when there is none. */
+    /** A Redis with RedisBloom, RedisTimeSeries and RediSearch, or '' when there is none. */
     redisStackUrl: string;
     /** Why there is no module-enabled Redis, for the skipped tests to say. */
     redisStackMissing: string;
+    /** A Redis Stack server program the tests may run themselves, or ''. */
+    redisStackServerBin: string;
   }
 }
 
 const STACK_IMAGE = process.env.REDIS_STACK_IMAGE ?? 'redis/redis-stack-server:7.4.0-v3';
+/** Where `bash scripts/install-redis-stack.sh` puts Redis Stack (as .ci/run does). */
+const INSTALLED_STACK = new URL('../../.cache/redis-stack/', import.meta.url).pathname;
+/**
+ * From that folder the tests load exactly the modules the service uses into its redis-server; its
+ * redis-stack-server script would also load RedisGears, which nothing here needs.
+ */
+const INSTALLED_STACK_SERVER = {
+  binary: `${INSTALLED_STACK}bin/redis-server`,
+  args: ['redisbloom', 'redistimeseries', 'redisearch', 'rejson'].flatMap((name) => ['--loadmodule', `${INSTALLED_STACK}lib/${name}.so`]),
+};
 
 /**
- * Finds the Redis the tests run against, in this order: REDIS_URL; a private redis-server from
- * PATH; a Redis Stack container through testcontainers where a Docker engine is reachable.
- * Module-enabled tests use REDIS_STACK_URL, else the server above if it has the modules, else a
- * Redis Stack container; with none of those they are skipped and say why.
+ * Finds the Redis servers the tests run against.
+ *
+ * Every test: REDIS_URL; else a private plain `redis-server` from PATH (so the set blacklist and the
+ * hash counters are what the default backends pick); else a Redis Stack container (testcontainers).
+ *
+ * Module tests (cuckoo filter, RedisTimeSeries, RediSearch, the Grafana queries): REDIS_STACK_URL;
+ * else the server above when it has the modules; else a private Redis Stack server
+ * (REDIS_STACK_SERVER_BIN, `.cache/redis-stack`, or `redis-stack-server` on PATH); else a Redis Stack
+ * container. With none they are skipped and say why, unless REQUIRE_REDIS_STACK=1 (CI), which makes
+ * a missing Redis Stack fail the run instead: a skipped module test is a gap, not a pass.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const cleanups: Array<() => Promise<void>> = [];
-  const redisStack = memo(async () => {
+  const privateServer = async (binary: string, args: string[] = []) => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'click-fraud-test-redis-'));
+    const server = await startLocalRedis({ dataDir, binary, args });
+    cleanups.push(async () => {
+      await server.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+    return server.url;
+  };
+  const container = memo(async () => {
     const { GenericContainer, Wait } = await import('testcontainers');
-    const container = await new GenericContainer(STACK_IMAGE)
+    const started = await new GenericContainer(STACK_IMAGE)
       .withExposedPorts(6379)
       .withWaitStrategy(Wait.forLogMessage('Ready to accept connections'))
       .start();
-    cleanups.push(async () => void (await container.stop()));
-    return `redis://${container.getHost()}:${container.getMappedPort(6379)}`;
+    cleanups.push(async () => void (await started.stop()));
+    return `redis://${started.getHost()}:${started.getMappedPort(6379)}`;
   });
 
   let redisUrl = process.env.REDIS_URL;
   let source = 'REDIS_URL';
   if (!redisUrl) {
     try {
-      const dataDir = mkdtempSync(join(tmpdir(), 'click-fraud-test-redis-'));
-      const server = await startLocalRedis({ dataDir });
-      cleanups.push(async () => {
-        await server.stop();
-        rmSync(dataDir, { recursive: true, force: true });
-      });
-      redisUrl = server.url;
+      redisUrl = await privateServer('redis-server');
       source = 'a private redis-server from PATH';
     } catch (error) {
       if (!(error instanceof RedisServerNotInstalled)) throw error;
-      redisUrl = await redisStack().catch((dockerError: Error) => {
+      redisUrl = await container().catch((dockerError: Error) => {
         throw new Error(`No Redis for the tests: set REDIS_URL, install redis-server, or run a Docker engine (${dockerError.message})`);
       });
       source = `a ${STACK_IMAGE} container (testcontainers)`;
@@ -59,38 +81,72 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
 
   let stackUrl = process.env.REDIS_STACK_URL ?? '';
+  let stackSource = 'REDIS_STACK_URL';
   let stackMissing = '';
+  if (!stackUrl && (await hasModules(redisUrl))) [stackUrl, stackSource] = [redisUrl, source];
+  const stackServer = stackServerProgram();
+  if (!stackUrl && stackServer) {
+    [stackUrl, stackSource] = [await privateServer(stackServer.binary, stackServer.args), `a private ${stackServer.binary}`];
+  }
   if (!stackUrl) {
-    if (await hasModules(redisUrl)) stackUrl = redisUrl;
-    else {
-      try {
-        stackUrl = await redisStack();
-      } catch (error) {
-        stackMissing = `no module-enabled Redis: REDIS_STACK_URL is not set, ${source} has no RedisBloom/RedisTimeSeries, and testcontainers found no Docker engine (${(error as Error).message.split('\n')[0]})`;
-      }
+    try {
+      [stackUrl, stackSource] = [await container(), `a ${STACK_IMAGE} container (testcontainers)`];
+    } catch (error) {
+      stackMissing = `no module-enabled Redis: REDIS_STACK_URL is not set, ${source} has no RedisBloom/RedisTimeSeries, no Redis Stack server is installed (bash scripts/install-redis-stack.sh), and testcontainers found no Docker engine (${(error as Error).message.split('\n')[0]})`;
     }
   }
+  if (!stackUrl && process.env.REQUIRE_REDIS_STACK === '1') {
+    throw new Error(`REQUIRE_REDIS_STACK=1, but ${stackMissing}`);
+  }
 
-  console.log(`[tests] Redis: ${source} (${redisUrl})`);
-  console.log(stackUrl ? `[tests] Redis Stack: ${stackUrl}` : `[tests] skipping Redis Stack tests: ${stackMissing}`);
+  console.log(`[tests] Redis: ${source} (${redisUrl}), modules: ${await describeModules(redisUrl)}`);
+  console.log(stackUrl ? `[tests] Redis Stack: ${stackSource} (${stackUrl}), modules: ${await describeModules(stackUrl)}` : `[tests] skipping Redis Stack tests: ${stackMissing}`);
   project.provide('redisUrl', redisUrl);
   project.provide('redisStackUrl', stackUrl);
   project.provide('redisStackMissing', stackMissing);
+  project.provide('redisStackServerBin', stackServer?.wrapper ?? '');
 
   return async () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
   };
 }
 
-async function hasModules(url: string): Promise<boolean> {
+/** A Redis Stack server to run: how to start it, and its redis-stack-server script. */
+function stackServerProgram(): { binary: string; args: string[]; wrapper: string } | undefined {
+  const explicit = process.env.REDIS_STACK_SERVER_BIN;
+  if (explicit) return { binary: explicit, args: [], wrapper: explicit };
+  if (existsSync(INSTALLED_STACK_SERVER.binary)) return { ...INSTALLED_STACK_SERVER, wrapper: `${INSTALLED_STACK}bin/redis-stack-server` };
+  try {
+    const found = findRedisServer();
+    return found === 'redis-stack-server' ? { binary: found, args: [], wrapper: found } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function withClient<T>(url: string, use: (redis: Redis) => Promise<T>): Promise<T> {
   const redis = new Redis(url, { lazyConnect: true });
   try {
     await redis.connect();
-    const capabilities = await detectCapabilities(redis);
-    return capabilities.bloom && capabilities.timeseries;
+    return await use(redis);
   } finally {
     redis.disconnect();
   }
+}
+
+function hasModules(url: string): Promise<boolean> {
+  return withClient(url, async (redis) => {
+    const capabilities = await detectCapabilities(redis);
+    return capabilities.bloom && capabilities.timeseries && capabilities.search;
+  });
+}
+
+/** `MODULE LIST`, as `bf 2.8.2, timeseries 1.12.2, ...`; what a server without MODULE says instead. */
+function describeModules(url: string): Promise<string> {
+  return withClient(url, async (redis) => {
+    const modules = moduleList(await redis.call('MODULE', 'LIST').catch((error: Error) => error.message));
+    return typeof modules === 'string' ? `(MODULE LIST: ${modules})` : modules.map(({ name, version }) => `${name} ${version}`).join(', ') || 'none';
+  });
 }
 
 function memo<T>(make: () => Promise<T>): () => Promise<T> {
