@@ -4,6 +4,7 @@ import type { DataFrame, DataTransformerConfig, Field, FieldConfigSource } from 
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { parseConfig } from '../src/config.js';
 import { SERIES, timeSeriesKey, seriesLabels, workerLagLabels, type Resolution } from '../src/stats/series.js';
 import { redisStackMissing, redisStackUrl, sleep, startTestApi, type TestApi } from './support/api.js';
 import { startTestWorker, type TestWorker } from './support/worker.js';
@@ -30,6 +31,9 @@ interface Panel {
   datasource?: { type?: string; uid?: string };
   targets?: PluginTarget[];
   transformations?: DataTransformerConfig[];
+  /** The panel's own relative time range, which replaces the dashboard's (Query options → Relative time). */
+  timeFrom?: string;
+  hideTimeOverride?: boolean;
   fieldConfig?: FieldConfigSource;
   options?: { reduceOptions?: { calcs: string[] } };
 }
@@ -53,6 +57,12 @@ const AGGREGATIONS = ['avg', 'count', 'max', 'min', 'range', 'sum', 'first', 'la
 const PANEL_TYPES = ['timeseries', 'stat', 'gauge', 'bargauge', 'piechart', 'table'];
 const RESOLUTION_MS: Record<Resolution, number> = { '1s': 1000, '1m': 60_000 };
 const FRAUD_SHARE_PANEL = 'Fraud share';
+/**
+ * Most points one query may return per series. Grafana asks for about one point per pixel of a panel's
+ * width (maxDataPoints), but the plugin ignores that and answers every bucket of the range, every 5 s
+ * refresh: the buckets and time ranges must keep to a panel's width by themselves.
+ */
+const MAX_POINTS_PER_SERIES = 1_500;
 
 type Labels = Record<string, string>;
 const labelsOf = (flat: string[]): Labels => Object.fromEntries(pairs(flat));
@@ -179,6 +189,28 @@ describe('the Fraud Stats dashboard', () => {
     expect(has((l) => perSecond(l) && ['click_spam', 'clean', 'ip_blacklist'].every((t) => types(l).includes(t)), 'stat')).toBe(true);
     expect(has((l) => l.every((x) => x.metric === 'clicks' && x.resolution === '1m'), 'timeseries')).toBe(true);
     expect(has((l) => l.length === 1 && l[0]!.metric === 'worker_lag', 'timeseries')).toBe(true);
+  });
+
+  it(`asks for at most ${MAX_POINTS_PER_SERIES} points per series, whatever time range a viewer picks`, () => {
+    const defaults = parseConfig({});
+    if (!defaults.ok) throw new Error(defaults.problems.join('\n'));
+    const { retentionMs, minuteRetentionMs } = defaults.config.stats;
+    for (const { panel, target } of allTargets()) {
+      // Nothing older than the worker keeps is answered, whatever the range.
+      const kept = selectedBy(target)[0]!.resolution === '1m' ? minuteRetentionMs : retentionMs;
+      // A panel's own time range replaces the dashboard's; without one, a viewer may pick any range.
+      const span = panel.timeFrom ? Math.min(grafana.rangeUtil.intervalToMs(panel.timeFrom), kept) : kept;
+      const points = Math.floor(span / (target.bucket as number)) + 1;
+      expect.soft(points, `${panel.title} / ${target.refId}: ${span} ms in buckets of ${target.bucket} ms`).toBeLessThanOrEqual(MAX_POINTS_PER_SERIES);
+    }
+  });
+
+  it('says on each panel with a time range of its own which range it shows, in its header and description', () => {
+    for (const panel of dashboard.panels.filter((p) => p.timeFrom !== undefined)) {
+      expect(panel.hideTimeOverride ?? false, panel.title).toBe(false);
+      const { display } = grafana.rangeUtil.describeTextRange(panel.timeFrom!);
+      expect(panel.description?.toLowerCase(), panel.title).toContain(display.toLowerCase());
+    }
   });
 
   it('is queried with the commands the plugin sends (the Redis Stack tests below send these)', () => {
