@@ -16,7 +16,7 @@ export const SETTINGS = {
   REDIS_PORT: { default: undefined, doc: 'Redis port with REDIS_HOST (6379 when only the host is given).' },
   REDIS_DATA_DIR: { default: '.redis-data', doc: 'With no Redis configured, `npm start` runs a private `redis-server` with its data (AOF) in this folder.' },
   REDIS_SERVER_BIN: { default: undefined, doc: 'Server program of that private Redis (a name on PATH or a path). Unset: `redis-stack-server` (Redis Stack, with the modules) when on PATH, else `redis-server`.' },
-  REDIS_TIMEOUT_MS: { default: '250', doc: 'Longest a click waits for Redis before it is answered 503 (or degraded, see FAIL_MODE); a batch waits this plus 2 ms per click. A check that reaches Redis later records nothing.' },
+  REDIS_TIMEOUT_MS: { default: '250', doc: 'Longest a click waits for Redis before it is answered 503 (or degraded, see FAIL_MODE); a batch waits this plus 1 ms for each of its clicks and each click already waiting in the process. A check that reaches Redis later records nothing.' },
   REDIS_MAX_IN_FLIGHT: { default: '10000', doc: 'Most clicks one API process has waiting for Redis at once; past it, and while Redis is not answering, clicks are answered 503 at once instead of queued.' },
   CLICK_SPAM_THRESHOLD: { default: '2', doc: 'A click is `click_spam` when its device already has this many clicks inside the window.' },
   CLICK_SPAM_WINDOW_IN_SEC: { default: '10', doc: 'Length of the sliding window per device, in seconds (decimals allowed).' },

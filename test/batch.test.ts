@@ -122,7 +122,7 @@ describe('POST /batch under load (batches of 1,000, 8 senders at once)', () => {
   });
   afterAll(() => api.close());
 
-  it('decides every click: a batch waits for Redis by its size, not the single-click timeout', async () => {
+  it('decides every click: a batch waits for Redis by its size and what waits ahead of it, not the single-click timeout', async () => {
     const SENDERS = 8;
     const ROUNDS = 4;
     const statuses: number[] = [];
@@ -132,7 +132,9 @@ describe('POST /batch under load (batches of 1,000, 8 senders at once)', () => {
         const clicks = Array.from({ length: 1000 }, (_, i) => ({ device_id: `load-${s}-${round}-${i % 200}`, ip: '10.2.0.1', transaction_id: `t-${i}` }));
         const res = await fetch(`${api.base}/batch`, { method: 'POST', body: JSON.stringify({ clicks }) });
         statuses.push(res.status);
-        if (res.status === 200) decided += ((await res.json()) as BatchAnswer).results.filter((r) => r.stream_id).length;
+        // Read first, then add: `decided += await ...` would read `decided` before the await.
+        const { results } = (await res.json()) as BatchAnswer;
+        decided += results.filter((r) => r.stream_id).length;
       }
     };
     const before = await api.admin.xlen(api.config.stream.key);
