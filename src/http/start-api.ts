@@ -8,6 +8,7 @@ import { openBanRegistry, type BanRegistry } from '../redis/ban-registry.js';
 import { prepareBlacklist, type Blacklist } from '../redis/blacklist.js';
 import type { RedisCapabilities } from '../redis/capabilities.js';
 import { createClickStore } from '../redis/click-store.js';
+import { settledBy } from '../deadline.js';
 import { createCommandGate, reconnectWhenHung } from '../redis/command-gate.js';
 import { closeRedis, connectRedis, createRedisClient, redactedUrl } from '../redis/connection.js';
 import { createServerClock, type ServerClock } from '../redis/server-clock.js';
@@ -128,8 +129,11 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
         return events.open;
       },
       async close(deadlineMs = Date.now() + config.shutdownTimeoutMs) {
-        // Event streams never finish by themselves: end them as the server stops accepting.
-        await Promise.all([http.close(Math.max(0, deadlineMs - Date.now() - REDIS_CLOSE_RESERVE_MS)), events.close()]);
+        // Event streams never finish by themselves: end them as the server stops accepting. The
+        // feed's follower may be in a blocked read of a hung Redis: it is cut at the deadline.
+        const drainedBy = deadlineMs - REDIS_CLOSE_RESERVE_MS;
+        await Promise.all([http.close(Math.max(0, drainedBy - Date.now())), settledBy(events.close(), drainedBy)]);
+        follower.disconnect();
         clock?.stop();
         stopWatchdog?.();
         await Promise.all([registry?.close(deadlineMs), closeRedis(clicksRedis, deadlineMs), closeRedis(redis, deadlineMs)]);

@@ -18,7 +18,7 @@ export function banKeys(keyPrefix: string) {
   };
 }
 
-/** How long a close waits for QUIT's answer by default. */
+/** How long a close waits for QUIT's answer: longer means Redis is hung, and only delays the exit. */
 const CLOSE_WAIT_MS = 1000;
 
 export interface BanPage {
@@ -122,7 +122,7 @@ export async function openBanRegistry(url: string, capabilities: RedisCapabiliti
     },
     async close(deadlineMs = Date.now() + CLOSE_WAIT_MS) {
       // QUIT waits for a connection that is away (it would reconnect first): cut it instead.
-      if (client.isReady) await settledBy(client.quit(), deadlineMs);
+      if (client.isReady) await settledBy(client.quit(), Math.min(deadlineMs, Date.now() + CLOSE_WAIT_MS));
       if (client.isOpen) await client.disconnect().catch(() => {});
     },
   };

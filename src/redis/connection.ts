@@ -82,11 +82,14 @@ export async function connectRedis(options: RedisClientOptions): Promise<{ redis
   }
 }
 
+/** A QUIT unanswered for this long means Redis is hung: waiting longer only delays the exit. */
+const QUIT_WAIT_MS = 1000;
+
 /**
  * Closes a client by `deadlineMs` (unix ms): QUIT when it is connected, so that what it sent is
- * answered first; cut at the deadline, or at once when Redis is away (QUIT would wait for it).
+ * answered first; cut when QUIT goes unanswered, or at once when Redis is away (QUIT would wait).
  */
 export async function closeRedis(redis: Redis, deadlineMs: number): Promise<void> {
-  if (redis.status === 'ready') await settledBy(redis.quit(), deadlineMs);
+  if (redis.status === 'ready') await settledBy(redis.quit(), Math.min(deadlineMs, Date.now() + QUIT_WAIT_MS));
   redis.disconnect();
 }
