@@ -11,7 +11,7 @@ import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { parseConfig } from '../src/config.js';
-import { deviceKeys } from '../src/redis/click-store.js';
+import { createKeyspace } from '../src/redis/keyspace.js';
 import { createRedisClient } from '../src/redis/connection.js';
 import { streamGroupState } from '../src/redis/decision-stream.js';
 import { startLocalRedis, type LocalRedisServer } from '../src/redis/local-server.js';
@@ -207,6 +207,14 @@ async function redisCeiling(url: string, nextClick: () => { device_id: string; i
   const redis = createRedisClient({ url, timeoutMs: 10_000, connectionName: 'bench', logger: pino({ level: 'silent' }) });
   await redis.connect();
   const backend = await blacklistBackend();
+  const keyspace = createKeyspace({
+    keyPrefix: namespace,
+    blacklistKey: env.IP_CUCKOO_FILTER_NAME,
+    streamKey: env.DECISION_STREAM_NAME,
+    deadLetterKey: env.DEAD_LETTER_STREAM_NAME,
+    partitions: 1,
+    cluster: false,
+  });
   const rates: number[] = [];
   try {
     for (let round = 0; round < ROUNDS; round++) {
@@ -217,8 +225,8 @@ async function redisCeiling(url: string, nextClick: () => { device_id: string; i
           const pipeline = redis.pipeline();
           for (let i = 0; i < 500; i++) {
             const click = nextClick();
-            const keys = deviceKeys(namespace, click.device_id);
-            pipeline.checkClick(env.IP_CUCKOO_FILTER_NAME, keys.window, keys.verdicts, env.DECISION_STREAM_NAME, backend, click.ip, click.device_id, click.transaction_id, 2, WINDOW_SECONDS * 1000, 1_000_000, Number.MAX_SAFE_INTEGER);
+            const partition = keyspace.partitionOf(click.device_id);
+            pipeline.checkClick(env.IP_CUCKOO_FILTER_NAME, partition.window(click.device_id), partition.verdicts(click.device_id), partition.stream, backend, click.ip, click.device_id, click.transaction_id, 2, WINDOW_SECONDS * 1000, 1_000_000, Number.MAX_SAFE_INTEGER);
           }
           await pipeline.exec();
           done += 500;

@@ -12,6 +12,7 @@ export const SETTINGS = {
   API_PROCESSES: { default: '1', doc: 'API processes (node:cluster) sharing the port, each with its own Redis connection; `auto` is one per core. The stream worker runs once, in the primary.' },
   BATCH_MAX_CLICKS: { default: '1000', doc: 'Most clicks one `POST /batch` may carry.' },
   REDIS_URL: { default: undefined, doc: 'Redis to use, e.g. `redis://:password@host:6379/0` (`rediss://` for TLS). Wins over REDIS_HOST/REDIS_PORT.' },
+  REDIS_CLUSTER_NODES: { default: undefined, doc: 'A Redis Cluster instead of one server: some of its nodes, comma-separated, as `host:port` or `redis://[user:password@]host:port` (`rediss://` for TLS; the first one\'s credentials apply to all). Wins over REDIS_URL.' },
   REDIS_HOST: { default: undefined, doc: 'Redis host, as in the reference article (used when REDIS_URL is not set).' },
   REDIS_PORT: { default: undefined, doc: 'Redis port with REDIS_HOST (6379 when only the host is given).' },
   REDIS_DATA_DIR: { default: '.redis-data', doc: 'With no Redis configured, `npm start` runs a private `redis-server` with its data (AOF) in this folder.' },
@@ -27,9 +28,10 @@ export const SETTINGS = {
   IP_CUCKOO_FILTER_EXPANSION: { default: '1', doc: 'Growth when the filter fills: each new sub-filter holds capacity × expansion^n (up to 32 sub-filters). 0 refuses additions once full.' },
   ADMIN_TOKEN: { default: undefined, doc: 'Bearer token of the admin API (`/admin/blacklist`); unset, the admin API is off.' },
   BAN_SWEEP_INTERVAL_MS: { default: '1000', doc: 'How often a worker ends the temporary bans that are due.' },
-  DECISION_STREAM_NAME: { default: 'fraud:decisions', doc: 'Stream every decision is appended to.' },
+  DECISION_STREAM_NAME: { default: 'fraud:decisions', doc: 'Stream every decision is appended to (with several partitions, each has its own: `<name>:{<partition tag>}`).' },
+  DECISION_STREAM_PARTITIONS: { default: 'auto', doc: 'Partitions of the decisions (a device always goes to the same one; each has its own stream, device keys and counters in one cluster slot). `auto`: 1 on a single Redis, 12 on a cluster; on a cluster, a multiple of the number of masters spreads them evenly. Change it only with the workers drained.' },
   DECISION_STREAM_MAXLEN: { default: '1000000', doc: 'Approximate cap of the decision stream (`XADD MAXLEN ~`).' },
-  KEY_PREFIX: { default: 'fraud:', doc: 'Prefix of the per-device window keys.' },
+  KEY_PREFIX: { default: 'fraud:', doc: 'Prefix of every key the service names itself (windows, counters, the ban registry).' },
   WORKER_GROUP: { default: 'counters', doc: 'Consumer group the stream workers share; each decision is counted by one of them.' },
   WORKER_CONSUMER: { default: undefined, doc: 'This worker\'s consumer name in the group (default: `<hostname>-<pid>`). Keep it stable across restarts to resume its own pending entries at once.' },
   WORKER_BATCH_SIZE: { default: '500', doc: 'Decisions a worker reads and counts per round trip (`XREADGROUP COUNT`).' },
@@ -69,7 +71,26 @@ const redisUrl = z
   .trim()
   .refine((text) => URL.canParse(text) && /^rediss?:$/.test(new URL(text).protocol), 'must be a redis:// or rediss:// URL');
 
-const keyName = z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters');
+/** The service puts its own hash tags into key names; a brace in a configured name would displace them. */
+const noBraces = (text: string) => !/[{}]/.test(text);
+const keyName = z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters').refine(noBraces, 'must not contain { or }');
+
+/** `host:port` or a redis:// URL per node; all of them as one `redis-cluster://` address (see connection.ts). */
+const clusterNodes = z
+  .string()
+  .trim()
+  .transform((text, ctx) => {
+    const nodes = text.split(',').map((node) => node.trim()).filter(Boolean);
+    const urls = nodes.map((node) => (/^rediss?:\/\//.test(node) ? node : `redis://${node}`));
+    if (nodes.length === 0 || !urls.every((url) => URL.canParse(url) && new URL(url).port !== '')) {
+      ctx.issues.push({ code: 'custom', input: text, message: 'must be host:port or redis://host:port entries, comma-separated' });
+      return z.NEVER;
+    }
+    const [first] = urls.map((url) => new URL(url));
+    const credentials = first!.password ? `${first!.username}:${first!.password}@` : first!.username ? `${first!.username}@` : '';
+    const scheme = first!.protocol === 'rediss:' ? 'rediss-cluster' : 'redis-cluster';
+    return `${scheme}://${credentials}${urls.map((url) => new URL(url).host).join(',')}`;
+  });
 
 const envSchema = z.object({
   ROLE: z.enum(['all', 'api', 'worker'], 'must be all, api or worker'),
@@ -78,6 +99,7 @@ const envSchema = z.object({
   API_PROCESSES: z.union([z.literal('auto'), wholeNumber(1, 256)], 'must be auto or a whole number from 1 to 256'),
   BATCH_MAX_CLICKS: wholeNumber(1, 10_000),
   REDIS_URL: redisUrl.optional(),
+  REDIS_CLUSTER_NODES: clusterNodes.optional(),
   REDIS_HOST: z.string().trim().min(1).optional(),
   REDIS_PORT: wholeNumber(1, 65_535).optional(),
   REDIS_DATA_DIR: z.string().min(1),
@@ -94,8 +116,9 @@ const envSchema = z.object({
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   BAN_SWEEP_INTERVAL_MS: wholeNumber(10, 3_600_000),
   DECISION_STREAM_NAME: keyName,
+  DECISION_STREAM_PARTITIONS: z.union([z.literal('auto'), wholeNumber(1, 1024)], 'must be auto or a whole number from 1 to 1024'),
   DECISION_STREAM_MAXLEN: wholeNumber(1, Number.MAX_SAFE_INTEGER),
-  KEY_PREFIX: z.string().max(256, 'must be at most 256 characters'),
+  KEY_PREFIX: z.string().max(256, 'must be at most 256 characters').refine(noBraces, 'must not contain { or }'),
   WORKER_GROUP: keyName,
   WORKER_CONSUMER: keyName.optional(),
   WORKER_BATCH_SIZE: wholeNumber(1, 10_000),
@@ -126,7 +149,10 @@ export interface Config {
     batchMaxClicks: number;
   };
   redis: {
-    /** Undefined: no Redis was configured, so `npm start` runs a private one. */
+    /**
+     * Where Redis is (a RedisAddress: a redis:// URL, or a redis-cluster:// list of seed nodes).
+     * Undefined: no Redis was configured, so `npm start` runs a private one.
+     */
     url: string | undefined;
     dataDir: string;
     /** Undefined: redis-stack-server when on PATH, else redis-server. */
@@ -142,7 +168,7 @@ export interface Config {
     token: string | undefined;
     banSweepIntervalMs: number;
   };
-  stream: { key: string; maxLen: number };
+  stream: { key: string; maxLen: number; partitions: number | 'auto' };
   keyPrefix: string;
   worker: {
     group: string;
@@ -193,7 +219,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
       role: e.ROLE,
       http: { port: e.PORT, host: e.HOST, processes: e.API_PROCESSES, batchMaxClicks: e.BATCH_MAX_CLICKS },
       redis: {
-        url: e.REDIS_URL ?? redisUrlFromHostPort(e.REDIS_HOST, e.REDIS_PORT),
+        url: e.REDIS_CLUSTER_NODES ?? e.REDIS_URL ?? redisUrlFromHostPort(e.REDIS_HOST, e.REDIS_PORT),
         dataDir: e.REDIS_DATA_DIR,
         serverBin: e.REDIS_SERVER_BIN,
         timeoutMs: e.REDIS_TIMEOUT_MS,
@@ -208,7 +234,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
         expansion: e.IP_CUCKOO_FILTER_EXPANSION,
       },
       admin: { token: e.ADMIN_TOKEN, banSweepIntervalMs: e.BAN_SWEEP_INTERVAL_MS },
-      stream: { key: e.DECISION_STREAM_NAME, maxLen: e.DECISION_STREAM_MAXLEN },
+      stream: { key: e.DECISION_STREAM_NAME, maxLen: e.DECISION_STREAM_MAXLEN, partitions: e.DECISION_STREAM_PARTITIONS },
       keyPrefix: e.KEY_PREFIX,
       worker: {
         group: e.WORKER_GROUP,

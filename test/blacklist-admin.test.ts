@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { banKeys } from '../src/redis/ban-registry.js';
 import { redisStackMissing, redisStackUrl, redisUrl, sleep, startTestApi, type TestApi } from './support/api.js';
 import { startTestWorker, type TestWorker } from './support/worker.js';
 
@@ -73,7 +72,7 @@ describe.each(backends)('blacklist management on the $backend blacklist', ({ bac
       while ((await verdict('198.51.100.3')) !== 'clean' && Date.now() < deadline) await sleep(50);
       expect(await verdict('198.51.100.3')).toBe('clean');
       expect((await admin('GET', '/198.51.100.3')).status).toBe(404);
-      expect(await api.admin.zscore(banKeys(api.config.keyPrefix).byExpiry, '198.51.100.3')).toBeNull();
+      expect(await api.admin.zscore(api.keyspace.bans.byExpiry, '198.51.100.3')).toBeNull();
     });
 
     it('keeps a ban that was renewed without end before its ttl ran out', async () => {

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deviceKeys } from '../src/redis/click-store.js';
 import { sleep, startTestApi, type TestApi } from './support/api.js';
 import { pairs } from './support/replies.js';
 
@@ -75,7 +74,7 @@ describe('POST / with the default rules (threshold 2 in 10 s)', () => {
     const counts = countBy(answers.map((a) => a.fraud_type));
     expect(counts).toEqual({ clean: 2, click_spam: 48 });
     expect(new Set(answers.map((a) => a.stream_id)).size).toBe(50);
-    expect(await api.admin.zcard(deviceKeys(api.config.keyPrefix, 'dev-race').window)).toBe(50);
+    expect(await api.admin.zcard(api.deviceKeys('dev-race').window)).toBe(50);
   });
 
   it('answers a retried transaction with the original verdict, marked duplicate, counted and streamed once', async () => {
@@ -84,7 +83,7 @@ describe('POST / with the default rules (threshold 2 in 10 s)', () => {
     const retry = await api.click('dev-dup', 'same-tx');
     expect(retry).toEqual({ ...original, duplicate: true });
     expect(await api.admin.xlen(api.config.stream.key)).toBe(lengthAfterFirst);
-    expect(await api.admin.zcard(deviceKeys(api.config.keyPrefix, 'dev-dup').window)).toBe(1);
+    expect(await api.admin.zcard(api.deviceKeys('dev-dup').window)).toBe(1);
     // Not counted twice: the next new click is still the second one, so clean.
     expect((await api.click('dev-dup', 'other-tx')).fraud_type).toBe('clean');
     // A spam verdict is replayed as spam, not re-decided.
@@ -119,7 +118,7 @@ describe('POST / with the default rules (threshold 2 in 10 s)', () => {
   it('counts a click 1 s inside the window and not one 1 ms past it', async () => {
     const windowMs = api.config.clickSpam.windowMs;
     const seed = async (deviceId: string, ...ages: number[]) => {
-      const keys = deviceKeys(api.config.keyPrefix, deviceId);
+      const keys = api.deviceKeys(deviceId);
       const now = await serverTime(api);
       for (const [i, age] of ages.entries()) {
         await api.admin.zadd(keys.window, now - age, `seed-${i}`);
@@ -133,7 +132,7 @@ describe('POST / with the default rules (threshold 2 in 10 s)', () => {
   });
 
   it('keeps a device window bounded: only in-window clicks, expiring with the window', async () => {
-    const keys = deviceKeys(api.config.keyPrefix, 'dev-ttl');
+    const keys = api.deviceKeys('dev-ttl');
     await api.click('dev-ttl', 't1');
     const ttl = await api.admin.pttl(keys.window);
     expect(ttl).toBeGreaterThan(0);
@@ -161,7 +160,7 @@ describe('the window boundary (threshold 2 in 0.5 s)', () => {
   });
 
   it('forgets a device entirely once it has been quiet for a window', async () => {
-    const keys = deviceKeys(api.config.keyPrefix, 'dev-quiet');
+    const keys = api.deviceKeys('dev-quiet');
     await api.click('dev-quiet', 'q1');
     await api.click('dev-quiet', 'q2');
     await sleep(700);
@@ -172,7 +171,7 @@ describe('the window boundary (threshold 2 in 0.5 s)', () => {
   });
 
   it('trims clicks that left the window from the window key', async () => {
-    const keys = deviceKeys(api.config.keyPrefix, 'dev-trim');
+    const keys = api.deviceKeys('dev-trim');
     for (const tx of ['a', 'b', 'c']) await api.click('dev-trim', tx);
     await sleep(550);
     await api.click('dev-trim', 'd');

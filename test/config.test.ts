@@ -13,7 +13,7 @@ describe('parseConfig', () => {
         clickSpam: { threshold: 2, windowMs: 10_000 },
         blacklist: { backend: 'auto', key: 'ip_cf', capacity: 1_000_000, bucketSize: 2, expansion: 1 },
         admin: { token: undefined, banSweepIntervalMs: 1000 },
-        stream: { key: 'fraud:decisions', maxLen: 1_000_000 },
+        stream: { key: 'fraud:decisions', maxLen: 1_000_000, partitions: 'auto' },
         keyPrefix: 'fraud:',
         worker: {
           group: 'counters',

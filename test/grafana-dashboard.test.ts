@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { parseConfig } from '../src/config.js';
-import { SERIES, timeSeriesKey, seriesLabels, workerLagLabels, type Resolution } from '../src/stats/series.js';
+import { SERIES, seriesLabels, workerLagLabels, type Resolution } from '../src/stats/series.js';
 import { redisStackMissing, redisStackUrl, sleep, startTestApi, type TestApi } from './support/api.js';
 import { startTestWorker, type TestWorker } from './support/worker.js';
 import { pairs } from './support/replies.js';
@@ -70,7 +70,7 @@ const labelsOf = (flat: string[]): Labels => Object.fromEntries(pairs(flat));
 /** The label sets of every series the worker writes for an app. */
 function workerSeries(app: string): Labels[] {
   const resolutions: Resolution[] = ['1s', '1m'];
-  return [...SERIES.flatMap((series) => resolutions.map((resolution) => labelsOf(seriesLabels(app, series, resolution)))), labelsOf(workerLagLabels(app))];
+  return [...SERIES.flatMap((series) => resolutions.map((resolution) => labelsOf(seriesLabels(app, series, resolution, 0)))), labelsOf(workerLagLabels(app, 0))];
 }
 
 interface Term {
@@ -309,7 +309,7 @@ describe.skipIf(!redisStackUrl)(
       // per-second series in the next minute, as the worker would (ON_DUPLICATE SUM). Sums are unchanged.
       const closing = lastBucket + 60_000;
       for (const series of SERIES) {
-        await api.admin.call('TS.ADD', timeSeriesKey(api.config.keyPrefix, series, '1s'), closing, 0, 'ON_DUPLICATE', 'SUM');
+        await api.admin.call('TS.ADD', api.keyspace.partitions[0]!.timeSeries(series, '1s'), closing, 0, 'ON_DUPLICATE', 'SUM');
       }
       from = minute(Math.min(...times)) - 60_000;
       to = closing + 59_999;

@@ -1,5 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/connection.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sleep, startTestApi, type ClickAnswer, type TestApi } from './support/api.js';
 import { openEventStream, type EventStream, type ServerSentEvent } from './support/event-stream.js';
@@ -33,7 +33,7 @@ async function untilStreams(target: TestApi, count: number): Promise<void> {
 }
 
 /** Decisions written straight to the stream, as the API writes them: far faster than posting clicks. */
-async function addDecisions(admin: Redis, streamKey: string, count: number, tag: string): Promise<string[]> {
+async function addDecisions(admin: RedisClient, streamKey: string, count: number, tag: string): Promise<string[]> {
   const pipeline = admin.pipeline();
   for (let i = 0; i < count; i += 1) {
     pipeline.xadd(streamKey, '*', 'transaction_id', `${tag}-${i}`, 'device_id', `dev-${tag}`, 'ip', '10.0.0.9', 'status', 'clean', 'fraud_type', 'clean', 'ts', String(Date.now()));

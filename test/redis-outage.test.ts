@@ -6,7 +6,6 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { startLocalRedis, type LocalRedisServer } from '../src/redis/local-server.js';
-import { timeSeriesKey } from '../src/stats/series.js';
 import { startWorker } from '../src/worker/start-worker.js';
 import { redisStackServerBin, sleep, startTestApi, type TestApi } from './support/api.js';
 import { labelsOf, fieldMap } from './support/replies.js';
@@ -189,7 +188,7 @@ describe.each(servers)('a stream worker on $backend counters when Redis restarts
       const gone = warnings.filter((line) => line.includes('the consumer group was gone'));
       expect(gone).toHaveLength(1);
       if (backend === 'timeseries') {
-        const info = fieldMap((await api.admin.call('TS.INFO', timeSeriesKey(api.config.keyPrefix, 'total', '1s'))) as unknown[]);
+        const info = fieldMap((await api.admin.call('TS.INFO', api.keyspace.partitions[0]!.timeSeries('total', '1s'))) as unknown[]);
         expect(labelsOf(info.get('labels'))).toMatchObject({ app: api.config.stats.appName, fraud_type: 'total' });
       }
     } finally {

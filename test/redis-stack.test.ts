@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { startApi } from '../src/http/start-api.js';
 import { bucketStart } from '../src/domain/decision-entry.js';
-import { MINUTE_MS, SERIES, seriesLabels, timeSeriesKey, workerLagKey } from '../src/stats/series.js';
+import { MINUTE_MS, SERIES, seriesLabels } from '../src/stats/series.js';
 import { redisStackMissing, redisStackUrl, sleep, startTestApi, testConfig, type TestApi } from './support/api.js';
 import { startTestWorker, type TestWorker } from './support/worker.js';
 import { fieldMap, labelsOf, mrangeSeries, pairs, rulesOf } from './support/replies.js';
@@ -90,11 +90,11 @@ describe.skipIf(!redisStackUrl)(`the RedisTimeSeries counters (Redis Stack)${red
     expect(worker.service.counters.backend).toBe('timeseries');
     expect(await (await fetch(`${api.base}/readyz`)).json()).toMatchObject({ stats: { backend: 'timeseries' } });
     for (const series of SERIES) {
-      const info = fieldMap((await api.admin.call('TS.INFO', timeSeriesKey(api.config.keyPrefix, series, '1s'))) as unknown[]);
+      const info = fieldMap((await api.admin.call('TS.INFO', api.keyspace.partitions[0]!.timeSeries(series, '1s'))) as unknown[]);
       expect(info.get('retentionTime')).toBe(3_600_000);
-      expect(labelsOf(info.get('labels'))).toEqual(Object.fromEntries(pairs(seriesLabels(api.config.stats.appName, series, '1s'))));
-      expect(rulesOf(info.get('rules'))).toEqual([{ dest: timeSeriesKey(api.config.keyPrefix, series, '1m'), bucketMs: MINUTE_MS, aggregation: 'sum' }]);
-      const minute = fieldMap((await api.admin.call('TS.INFO', timeSeriesKey(api.config.keyPrefix, series, '1m'))) as unknown[]);
+      expect(labelsOf(info.get('labels'))).toEqual(Object.fromEntries(pairs(seriesLabels(api.config.stats.appName, series, '1s', 0))));
+      expect(rulesOf(info.get('rules'))).toEqual([{ dest: api.keyspace.partitions[0]!.timeSeries(series, '1m'), bucketMs: MINUTE_MS, aggregation: 'sum' }]);
+      const minute = fieldMap((await api.admin.call('TS.INFO', api.keyspace.partitions[0]!.timeSeries(series, '1m'))) as unknown[]);
       expect(minute.get('retentionTime')).toBe(86_400_000);
     }
   });
@@ -106,10 +106,10 @@ describe.skipIf(!redisStackUrl)(`the RedisTimeSeries counters (Redis Stack)${red
       await api.admin.xadd(api.config.stream.key, '*', 'transaction_id', `m${i}`, 'device_id', 'd', 'ip', '10.0.0.1', 'status', 'clean', 'fraud_type', 'clean', 'ts', String(ts));
     }
     await worker.drained();
-    const perMinute = (await api.admin.call('TS.RANGE', timeSeriesKey(api.config.keyPrefix, 'clean', '1m'), minute, minute)) as Array<[number, string]>;
+    const perMinute = (await api.admin.call('TS.RANGE', api.keyspace.partitions[0]!.timeSeries('clean', '1m'), minute, minute)) as Array<[number, string]>;
     expect(perMinute).toEqual([[minute, '2']]);
     await sleep(1200);
-    const lag = (await api.admin.call('TS.GET', workerLagKey(api.config.keyPrefix))) as [number, string];
+    const lag = (await api.admin.call('TS.GET', api.keyspace.partitions[0]!.workerLag)) as [number, string];
     expect(lag[1]).toBe('0');
   });
 });

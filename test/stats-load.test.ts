@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bucketStart } from '../src/domain/decision-entry.js';
+import { keyspaceFor } from '../src/redis/keyspace.js';
 import { MINUTE_MS, SERIES } from '../src/stats/series.js';
 import { redisUrl, sleep, testConfig } from './support/api.js';
 import { listeningPort, startMain, type MainProcess } from './support/process.js';
@@ -48,17 +49,18 @@ describe('clicks while /stats is read as hard as possible (hash counters, full f
     redis = new Redis(redisUrl);
     // Counts in every second of the last hour and every minute of the last day, as the worker keeps them.
     const now = Date.now();
+    const partition = keyspaceFor(config, false).partitions[0]!;
     const pipeline = redis.pipeline();
     for (let minute = bucketStart(now - HOUR_MS, MINUTE_MS); minute <= now; minute += MINUTE_MS) {
       for (const series of SERIES) {
         const seconds = Array.from({ length: 60 }, (_, s) => [String(minute + s * 1000), '3']).flat();
-        pipeline.hset(`${config.keyPrefix}counts:${series}:${minute}`, ...seconds);
+        pipeline.hset(partition.minuteCounts(series, minute), ...seconds);
       }
     }
     for (let hour = bucketStart(now - 25 * HOUR_MS, HOUR_MS); hour <= now; hour += HOUR_MS) {
       for (const series of SERIES) {
         const minutes = Array.from({ length: 60 }, (_, m) => [String(hour + m * MINUTE_MS), '180']).flat();
-        pipeline.hset(`${config.keyPrefix}counts:${series}:h:${hour}`, ...minutes);
+        pipeline.hset(partition.hourCounts(series, hour), ...minutes);
       }
     }
     await pipeline.exec();

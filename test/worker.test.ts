@@ -1,9 +1,11 @@
 import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/connection.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bucketStart } from '../src/domain/decision-entry.js';
 import { FRAUD_TYPES, statusOf, type FraudType } from '../src/domain/verdict.js';
 import { createRedisClient } from '../src/redis/connection.js';
-import { MINUTE_MS, SERIES, timeSeriesKey, type SeriesName } from '../src/stats/series.js';
+import { MINUTE_MS, SERIES, type SeriesName } from '../src/stats/series.js';
+import { keyspaceFor } from '../src/redis/keyspace.js';
 import { pino } from 'pino';
 import { redisStackMissing, redisStackUrl, redisUrl, sleep, startTestApi, testConfig, type ClickAnswer, type TestApi } from './support/api.js';
 import { startMain, type MainProcess } from './support/process.js';
@@ -114,7 +116,7 @@ describe('exactly once (hash counters; the same script serves RedisTimeSeries)',
     const counted = [];
     for (const _ of ['a', 'b']) {
       const pipeline = admin.pipeline();
-      worker.service.counters.count(pipeline, { key: config.stream.key, group: config.worker.group }, id!, { fraudType: 'clean', ts });
+      worker.service.counters.count(pipeline, keyspaceFor(config, false).partitions[0]!, config.worker.group, id!, { fraudType: 'clean', ts });
       counted.push((await pipeline.exec())![0]![1]);
     }
     expect(counted).toEqual([1, 0]);
@@ -146,7 +148,7 @@ describe('exactly once (hash counters; the same script serves RedisTimeSeries)',
 
     const second = startMain(env);
     running.push(second);
-    await untilDrained(admin, config, 30_000);
+    await untilDrained(admin, config, false, 30_000);
     second.child.kill('SIGTERM');
     expect(await second.exit).toBe(0);
     expect(second.stdout()).not.toContain('click fraud API listening');
@@ -231,7 +233,7 @@ describe('decisions that cannot be counted', () => {
     const config = testConfig({ STATS_BACKEND: 'hash', WORKER_CLAIM_IDLE_MS: '50', WORKER_MAX_DELIVERIES: '3' });
     const ts = Date.now() - 60_000; // a minute of its own, whose counter key we break
     const [poisonId] = await prefill(admin, config.stream.key, [{ fraudType: 'clean', ts }]);
-    await admin.set(`${config.keyPrefix}counts:total:${bucketStart(ts, MINUTE_MS)}`, 'not a hash');
+    await admin.set(keyspaceFor(config, false).partitions[0]!.minuteCounts('total', bucketStart(ts, MINUTE_MS)), 'not a hash');
     const [goodId] = await prefill(admin, config.stream.key, [{ fraudType: 'clean', ts: Date.now() }]);
 
     await drainOnce(config);
@@ -315,13 +317,14 @@ async function getStats(api: TestApi, query: Record<string, number>): Promise<St
 
 /** A client with the project's scripts, for driving the atomic steps directly. */
 async function scriptedClient(url: string): Promise<Redis> {
-  const redis = createRedisClient({ url, timeoutMs: 5000, connectionName: 'test-admin', logger: pino({ level: 'silent' }) });
+  // The worker tests run on a single Redis.
+  const redis = createRedisClient({ url, timeoutMs: 5000, connectionName: 'test-admin', logger: pino({ level: 'silent' }) }) as Redis;
   await redis.connect();
   return redis;
 }
 
 /** Decisions as the API writes them, straight into the stream. Returns their ids. */
-async function prefill(redis: Redis, streamKey: string, decisions: Array<{ fraudType: FraudType; ts: number }>): Promise<string[]> {
+async function prefill(redis: RedisClient, streamKey: string, decisions: Array<{ fraudType: FraudType; ts: number }>): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < decisions.length; i += 1000) {
     const pipeline = redis.pipeline();
@@ -364,11 +367,11 @@ async function countsIn(redis: Redis, config: ReturnType<typeof testConfig>, fro
   };
   for (const series of SERIES) {
     if (config.stats.backend === 'timeseries') {
-      const samples = (await redis.call('TS.RANGE', timeSeriesKey(config.keyPrefix, series, '1s'), from, to)) as Array<[number, string]>;
+      const samples = (await redis.call('TS.RANGE', keyspaceFor(config, false).partitions[0]!.timeSeries(series, '1s'), from, to)) as Array<[number, string]>;
       for (const [ts, value] of samples) add(Number(ts), series, Number(value));
     } else {
       for (let minute = bucketStart(from, MINUTE_MS); minute <= to; minute += MINUTE_MS) {
-        for (const [second, value] of Object.entries(await redis.hgetall(`${config.keyPrefix}counts:${series}:${minute}`))) {
+        for (const [second, value] of Object.entries(await redis.hgetall(keyspaceFor(config, false).partitions[0]!.minuteCounts(series, minute)))) {
           add(Number(second), series, Number(value));
         }
       }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import type { Ban, BanRequest } from '../domain/ban.js';
 import { canonicalIp } from '../domain/ip.js';
 import type { BanPage, BanRegistry } from '../redis/ban-registry.js';
@@ -39,7 +39,7 @@ export interface BlacklistAdmin {
  * reads (cuckoo filter or set) decides; the registry says why. Writes go registry first, so that a
  * temporary ban is always known to the expiry sweep before it blocks anything.
  */
-export function createBlacklistAdmin(redis: Redis, blacklist: Blacklist, registry: BanRegistry): BlacklistAdmin {
+export function createBlacklistAdmin(redis: RedisClient, blacklist: Blacklist, registry: BanRegistry): BlacklistAdmin {
   /** The Redis clock, as the sweep that ends bans uses it. */
   const now = async () => {
     const [seconds, micros] = await redis.time();

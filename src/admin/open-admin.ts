@@ -2,7 +2,8 @@ import { pino } from 'pino';
 import type { Config } from '../config.js';
 import { openBanRegistry } from '../redis/ban-registry.js';
 import { prepareBlacklist } from '../redis/blacklist.js';
-import { connectRedis } from '../redis/connection.js';
+import { connectRedis, isCluster } from '../redis/connection.js';
+import { keyspaceFor } from '../redis/keyspace.js';
 import { createBlacklistAdmin, type BlacklistAdmin } from './blacklist-admin.js';
 
 /**
@@ -14,7 +15,7 @@ export async function openBlacklistAdmin(config: Config, redisUrl: string): Prom
   const { redis, capabilities } = await connectRedis({ url: redisUrl, timeoutMs: Math.max(config.redis.timeoutMs, 5000), connectionName: 'click-fraud-tool', logger });
   try {
     const blacklist = await prepareBlacklist(redis, capabilities, config.blacklist);
-    const registry = await openBanRegistry(redisUrl, capabilities, config.keyPrefix, config.redis.timeoutMs);
+    const registry = await openBanRegistry(redisUrl, capabilities, keyspaceFor(config, isCluster(redisUrl)).bans, config.redis.timeoutMs);
     return {
       admin: createBlacklistAdmin(redis, blacklist, registry),
       async close() {

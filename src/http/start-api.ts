@@ -10,7 +10,8 @@ import type { RedisCapabilities } from '../redis/capabilities.js';
 import { createClickStore } from '../redis/click-store.js';
 import { settledBy } from '../deadline.js';
 import { createCommandGate, reconnectWhenHung } from '../redis/command-gate.js';
-import { closeRedis, connectRedis, createRedisClient, redactedUrl } from '../redis/connection.js';
+import { closeRedis, connectRedis, createRedisClient, isCluster, redactedUrl } from '../redis/connection.js';
+import { keyspaceFor } from '../redis/keyspace.js';
 import { createServerClock, type ServerClock } from '../redis/server-clock.js';
 import { prepareCounters } from '../redis/counters.js';
 import { createDecisionFeed } from '../live/decision-feed.js';
@@ -77,17 +78,19 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
     clock = await createServerClock(clicksRedis, logger);
     const gate = createCommandGate(config.redis.maxInFlight);
     stopWatchdog = reconnectWhenHung(clicksRedis, gate, HUNG_RECONNECT_MS, logger);
+    const cluster = isCluster(redisUrl);
+    const keyspace = keyspaceFor(config, cluster);
     const blacklist = await prepareBlacklist(redis, capabilities, config.blacklist);
-    const counters = await prepareCounters(redis, capabilities, { ...config.stats, keyPrefix: config.keyPrefix });
+    const counters = await prepareCounters(redis, capabilities, { ...config.stats, keyspace });
     logBackends(logger, capabilities, blacklist);
     const token = config.admin.token;
-    registry = token === undefined ? undefined : await openBanRegistry(redisUrl, capabilities, config.keyPrefix, config.redis.timeoutMs);
+    registry = token === undefined ? undefined : await openBanRegistry(redisUrl, capabilities, keyspace.bans, config.redis.timeoutMs);
     if (registry) logger.info({ path: ADMIN_PATH, listing: registry.listing }, `admin API on ${ADMIN_PATH} (bearer ADMIN_TOKEN)`);
     else logger.info('admin API off: set ADMIN_TOKEN to manage the blacklist over HTTP');
 
     const readiness = async (): Promise<Readiness> => {
       const details = {
-        redis: { url: redactedUrl(redisUrl), version: capabilities.version },
+        redis: { url: redactedUrl(redisUrl), version: capabilities.version, cluster, partitions: keyspace.partitions.length },
         blacklist: { backend: blacklist.backend, key: blacklist.key, add_command: blacklist.addCommand },
         stats: { backend: counters.backend },
         clicks: { in_flight: gate.inFlight, max_in_flight: config.redis.maxInFlight, redis_hung: gate.hung },
@@ -100,17 +103,18 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
       }
     };
     const clicks = createClickStore(clicksRedis, clock, gate, {
+      keyspace,
       blacklist,
-      keyPrefix: config.keyPrefix,
       clickSpam: config.clickSpam,
-      stream: config.stream,
+      streamMaxLen: config.stream.maxLen,
       timeoutMs: config.redis.timeoutMs,
+      lookupFirst: cluster,
     });
-    const feed = createDecisionFeed(follower, redis, { streamKey: config.stream.key, format: formatDecisionEvent, ...LIVE_FEED }, logger);
+    const feed = createDecisionFeed(follower, redis, { streamKey: keyspace.partitions[0]!.stream, format: formatDecisionEvent, ...LIVE_FEED }, logger);
     const events = createLiveEvents(feed, { maxStreams: config.live.maxEventStreams, ...LIVE_FEED }, logger);
     const app = createApp({
       clicks,
-      stats: { redis, counters, stream: { key: config.stream.key, group: config.worker.group, deadLetterKey: config.worker.deadLetterKey } },
+      stats: { redis, counters, keyspace, group: config.worker.group },
       admin: registry && token !== undefined ? { blacklist: createBlacklistAdmin(redis, blacklist, registry), token } : undefined,
       readiness,
       events: events.route,

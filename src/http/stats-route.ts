@@ -1,9 +1,10 @@
 import type { RequestHandler } from 'express';
-import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { fieldProblems } from '../domain/field-problems.js';
 import type { Counters } from '../redis/counters.js';
-import { streamGroupState } from '../redis/decision-stream.js';
+import type { RedisClient } from '../redis/connection.js';
+import { streamGroupState, type StreamGroupState } from '../redis/decision-stream.js';
+import type { Keyspace } from '../redis/keyspace.js';
 import { MINUTE_MS, SECOND_MS, SERIES } from '../stats/series.js';
 import { createConcurrencyLimit, TooBusyError } from './concurrency-limit.js';
 import { sendError } from './errors.js';
@@ -43,9 +44,11 @@ const querySchema = z.object({
 });
 
 export interface StatsRouteDependencies {
-  redis: Redis;
+  redis: RedisClient;
   counters: Counters;
-  stream: { key: string; group: string; deadLetterKey: string };
+  keyspace: Keyspace;
+  /** The workers' consumer group. */
+  group: string;
 }
 
 /**
@@ -53,7 +56,7 @@ export interface StatsRouteDependencies {
  * how far the workers are behind. Ranges are bounded so that one request costs bounded work: a day
  * of per-second data, or 31 days in whole-minute buckets where RedisTimeSeries keeps per-minute sums.
  */
-export function statsRoute({ redis, counters, stream }: StatsRouteDependencies): RequestHandler {
+export function statsRoute({ redis, counters, keyspace, group }: StatsRouteDependencies): RequestHandler {
   const reads = createConcurrencyLimit(STATS_READS);
   return async (req, res) => {
     const parsed = querySchema.safeParse(req.query);
@@ -62,8 +65,8 @@ export function statsRoute({ redis, counters, stream }: StatsRouteDependencies):
     }
     const { bucket } = parsed.data;
     const to = parsed.data.to ?? Date.now();
-    const from = parsed.data.from ?? to - DEFAULT_RANGE_MS;
     const maxRangeMs = counters.maxRangeMs(bucket);
+    const from = parsed.data.from ?? to - Math.min(DEFAULT_RANGE_MS, maxRangeMs);
     const problems = [
       ...(from > to ? [{ path: 'from', message: 'from must not be after to' }] : []),
       ...(to - from > maxRangeMs ? [{ path: 'to', message: `the range must be at most ${describeSpan(maxRangeMs)} for this bucket on the ${counters.backend} counters` }] : []),
@@ -74,7 +77,7 @@ export function statsRoute({ redis, counters, stream }: StatsRouteDependencies):
     let buckets, state, deadLetters;
     try {
       [buckets, state, deadLetters] = await reads.run(() =>
-        Promise.all([counters.range(redis, from, to, bucket), streamGroupState(redis, stream.key, stream.group), redis.xlen(stream.deadLetterKey)]),
+        Promise.all([counters.range(redis, from, to, bucket), streamsState(redis, keyspace, group), deadLetterCount(redis, keyspace)]),
       );
     } catch (error) {
       if (error instanceof TooBusyError) {
@@ -98,4 +101,20 @@ export function statsRoute({ redis, counters, stream }: StatsRouteDependencies):
 
 function describeSpan(ms: number): string {
   return ms % DAY_MS === 0 ? `${ms / DAY_MS} day(s)` : `${ms / 3_600_000} hour(s)`;
+}
+
+/** The partitions' streams as one: lengths, pending and lag added up (lag null if any is unknown). */
+async function streamsState(redis: RedisClient, keyspace: Keyspace, group: string): Promise<StreamGroupState> {
+  const states = await Promise.all(keyspace.partitions.map((partition) => streamGroupState(redis, partition.stream, group)));
+  return {
+    length: states.reduce((sum, state) => sum + state.length, 0),
+    pending: states.reduce((sum, state) => sum + state.pending, 0),
+    lag: states.some((state) => state.lag === null) ? null : states.reduce((sum, state) => sum + state.lag!, 0),
+    drained: states.every((state) => state.drained),
+  };
+}
+
+async function deadLetterCount(redis: RedisClient, keyspace: Keyspace): Promise<number> {
+  const lengths = await Promise.all(keyspace.partitions.map((partition) => redis.xlen(partition.deadLetters)));
+  return lengths.reduce((sum, length) => sum + length, 0);
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import type { Logger } from 'pino';
 import { readLiveDecision, type LiveDecision } from '../domain/decision-entry.js';
 import { compareStreamIds } from '../domain/stream-id.js';
@@ -83,7 +83,7 @@ export class FeedClosed extends Error {
  * connection, then the queue is flushed. Every delivery skips ids at or before the last one sent,
  * so the overlap of the two is sent once and nothing in between is missed.
  */
-export function createDecisionFeed(follower: Redis, reader: Redis, settings: DecisionFeedSettings, logger: Logger): DecisionFeed {
+export function createDecisionFeed(follower: RedisClient, reader: RedisClient, settings: DecisionFeedSettings, logger: Logger): DecisionFeed {
   const { streamKey, blockMs, pageSize, maxReplay, maxQueued, format } = settings;
   const members = new Set<Member>();
   /** The last stream id the follower has read and handed out. */

@@ -1,22 +1,10 @@
-import { createClient } from 'redis';
+import { createClient, createCluster } from 'redis';
 import { Repository, Schema, type Entity } from 'redis-om';
 import { settledBy } from '../deadline.js';
 import type { Ban } from '../domain/ban.js';
 import type { RedisCapabilities } from './capabilities.js';
-
-/** Key names of the registry, shared with the expiry sweep (expireBans-3.lua). */
-export function banKeys(keyPrefix: string) {
-  const schemaName = `${keyPrefix}ban`;
-  return {
-    schemaName,
-    /** redis-om keeps the entry of an ip at `<schemaName>:<ip>`. */
-    entryPrefix: `${schemaName}:`,
-    /** ip scored by expiry (unix ms): drives the sweep, on every server. */
-    byExpiry: `${keyPrefix}bans:by_expiry`,
-    /** ip scored by time added: the listing where there is no RediSearch. */
-    byAdded: `${keyPrefix}bans:by_added`,
-  };
-}
+import { parseRedisAddress } from './connection.js';
+import type { BanKeys } from './keyspace.js';
 
 /** How long a close waits for QUIT's answer: longer means Redis is hung, and only delays the exit. */
 const CLOSE_WAIT_MS = 1000;
@@ -50,17 +38,26 @@ interface BanEntity extends Entity {
 
 /**
  * The registry of bans: one redis-om entity (a hash) per address, keyed by the canonical ip, so
- * saving and fetching work on any Redis. Listing uses a RediSearch index where the server has it,
- * and a sorted set by time added where it does not. Every ban with an end is also in a sorted set
- * by expiry, which the worker's sweep reads.
+ * saving and fetching work on any Redis. Listing uses a RediSearch index where a single server has
+ * it, and a sorted set by time added elsewhere (on an OSS cluster a RediSearch index answers only
+ * for its own shard). Every ban with an end is also in a sorted set by expiry, which the worker's
+ * sweep reads. On a cluster all of it shares the blacklist's slot (see keyspace.ts).
  */
-export async function openBanRegistry(url: string, capabilities: RedisCapabilities, keyPrefix: string, timeoutMs: number): Promise<BanRegistry> {
-  const keys = banKeys(keyPrefix);
-  const client = createClient({
-    url,
-    disableOfflineQueue: true,
-    socket: { connectTimeout: Math.max(timeoutMs, 2000), reconnectStrategy: (attempt) => Math.min(attempt * 100, 2000) },
-  });
+export async function openBanRegistry(url: string, capabilities: RedisCapabilities, keys: BanKeys, timeoutMs: number): Promise<BanRegistry> {
+  const address = parseRedisAddress(url);
+  const socket = { connectTimeout: Math.max(timeoutMs, 2000), reconnectStrategy: (attempt: number) => Math.min(attempt * 100, 2000) };
+  const client =
+    address.kind === 'single'
+      ? createClient({ url: address.url, disableOfflineQueue: true, socket })
+      : createCluster({
+          rootNodes: address.nodes.map(({ host, port }) => ({ url: `${address.tls ? 'rediss' : 'redis'}://${host}:${port}` })),
+          defaults: {
+            disableOfflineQueue: true,
+            socket: { ...socket, ...(address.tls ? { tls: true } : {}) },
+            ...(address.username ? { username: address.username } : {}),
+            ...(address.password ? { password: address.password } : {}),
+          },
+        });
   // Connection loss is reported by the ioredis clients; commands here fail and answer 503.
   client.on('error', () => {});
   await client.connect();
@@ -77,7 +74,7 @@ export async function openBanRegistry(url: string, capabilities: RedisCapabiliti
     { dataStructure: 'HASH' },
   );
   const repository = new Repository(schema, client);
-  const listing = capabilities.search ? 'redisearch' : 'sorted-set';
+  const listing = capabilities.search && address.kind === 'single' ? 'redisearch' : 'sorted-set';
   if (listing === 'redisearch') await repository.createIndex();
 
   const get = async (ip: string): Promise<Ban | undefined> => toBan(await repository.fetch(ip));
@@ -122,8 +119,10 @@ export async function openBanRegistry(url: string, capabilities: RedisCapabiliti
     },
     async close(deadlineMs = Date.now() + CLOSE_WAIT_MS) {
       // QUIT waits for a connection that is away (it would reconnect first): cut it instead.
-      if (client.isReady) await settledBy(client.quit(), Math.min(deadlineMs, Date.now() + CLOSE_WAIT_MS));
-      if (client.isOpen) await client.disconnect().catch(() => {});
+      // (A cluster client has no such flag: QUIT, bounded the same way.)
+      const ready = 'isReady' in client ? client.isReady : true;
+      if (ready) await settledBy(client.quit(), Math.min(deadlineMs, Date.now() + CLOSE_WAIT_MS));
+      await client.disconnect().catch(() => {});
     },
   };
 }

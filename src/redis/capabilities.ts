@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 
 export interface RedisCapabilities {
   version: string;
@@ -17,7 +17,7 @@ const MINIMUM_VERSION = [7, 0];
  * unknown command, and unlike `MODULE LIST` it also sees Redis 8's built-in modules and works
  * where managed services disable MODULE.
  */
-export async function detectCapabilities(redis: Redis): Promise<RedisCapabilities> {
+export async function detectCapabilities(redis: RedisClient): Promise<RedisCapabilities> {
   const [info, commands] = await Promise.all([
     redis.info('server'),
     redis.call('COMMAND', 'INFO', 'CF.EXISTS', 'TS.ADD', 'FT.SEARCH') as Promise<unknown[]>,

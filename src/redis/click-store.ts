@@ -1,25 +1,33 @@
-import type { Redis } from 'ioredis';
 import type { Click } from '../domain/click.js';
 import { isFraudType, type RecordedVerdict } from '../domain/verdict.js';
-import type { Blacklist } from './blacklist.js';
+import { areBlocked, type Blacklist } from './blacklist.js';
 import type { CommandGate } from './command-gate.js';
+import type { RedisClient } from './connection.js';
+import type { Keyspace, Partition } from './keyspace.js';
+import type { CheckClickReply } from './scripts.js';
 import type { ServerClock } from './server-clock.js';
 
 export interface ClickStoreSettings {
+  keyspace: Keyspace;
   blacklist: Blacklist;
-  keyPrefix: string;
   clickSpam: { threshold: number; windowMs: number };
-  stream: { key: string; maxLen: number };
+  streamMaxLen: number;
   /** Longest a click waits for Redis (REDIS_TIMEOUT_MS); a batch gets more, by its size. */
   timeoutMs: number;
+  /**
+   * Redis Cluster: the blacklist lives in another slot than a device's keys, so it is looked up as
+   * a command of its own before the device's step, which is given the answer.
+   */
+  lookupFirst: boolean;
 }
 
 export interface ClickStore {
-  /** Decides a click and records it in its device's window and the decision stream, in one step. */
+  /** Decides a click and records it in its device's window and its partition's stream, in one step. */
   decide(click: Click): Promise<RecordedVerdict>;
   /**
-   * Decides clicks in order, in one round trip: each is the same atomic step as `decide`, so later
-   * clicks of a device see the earlier ones. An entry is an Error where Redis failed that click.
+   * Decides clicks in order, in one round trip per partition: each is the same atomic step as
+   * `decide`, so later clicks of a device see the earlier ones. An entry is an Error where Redis
+   * failed that click.
    */
   decideMany(clicks: Click[]): Promise<Array<RecordedVerdict | Error>>;
 }
@@ -52,54 +60,62 @@ function deadlineMargin(timeoutMs: number): number {
 }
 
 /**
- * Keys of one device's window. The `{device}` hash tag keeps both on one cluster slot; the
- * different words after the prefix keep any device id from colliding with another's keys.
- */
-export function deviceKeys(keyPrefix: string, deviceId: string): { window: string; verdicts: string } {
-  return {
-    window: `${keyPrefix}window:{${deviceId}}`,
-    verdicts: `${keyPrefix}verdicts:{${deviceId}}`,
-  };
-}
-
-/**
  * Every check goes through `gate` (a bounded number in flight, none while Redis is hung) and
- * carries a deadline on the server's clock, after which the script changes nothing.
+ * carries a deadline on the clock of the server that runs it, after which the script changes
+ * nothing.
  */
-export function createClickStore(redis: Redis, clock: ServerClock, gate: CommandGate, settings: ClickStoreSettings): ClickStore {
-  const { blacklist, keyPrefix, clickSpam, stream, timeoutMs } = settings;
-  const args = (click: Click, deadlineMs: number) => {
-    const keys = deviceKeys(keyPrefix, click.device_id);
-    return [
-      blacklist.key,
-      keys.window,
-      keys.verdicts,
-      stream.key,
-      blacklist.backend,
-      click.ip,
-      click.device_id,
-      click.transaction_id,
-      clickSpam.threshold,
-      clickSpam.windowMs,
-      stream.maxLen,
-      deadlineMs,
-    ] as const;
+export function createClickStore(redis: RedisClient, clock: ServerClock, gate: CommandGate, settings: ClickStoreSettings): ClickStore {
+  const { keyspace, blacklist, clickSpam, streamMaxLen, timeoutMs, lookupFirst } = settings;
+  const deadline = (partition: Partition, waitMs: number) => Math.floor(clock.now(partition.stream) + waitMs - deadlineMargin(waitMs));
+  const rest = (click: Click, deadlineMs: number) =>
+    [click.ip, click.device_id, click.transaction_id, clickSpam.threshold, clickSpam.windowMs, streamMaxLen, deadlineMs] as const;
+
+  /** One click's step, on a pipeline or the client: the lookup inside it, or its answer given. */
+  const check = (target: CheckTarget, click: Click, partition: Partition, deadlineMs: number, listed?: boolean): unknown => {
+    const [window, verdicts] = [partition.window(click.device_id), partition.verdicts(click.device_id)];
+    if (listed === undefined) return target.checkClick(blacklist.key, window, verdicts, partition.stream, blacklist.backend, ...rest(click, deadlineMs));
+    return target.checkClickListed(window, verdicts, partition.stream, listed ? 1 : 0, ...rest(click, deadlineMs));
   };
-  const deadline = (waitMs: number) => Math.floor(clock.now() + waitMs - deadlineMargin(waitMs));
+
   return {
     async decide(click) {
-      const reply = await gate.run(1, timeoutMs, () => redis.checkClick(...args(click, deadline(timeoutMs))));
+      const partition = keyspace.partitionOf(click.device_id);
+      const deadlineMs = deadline(partition, timeoutMs);
+      const reply = await gate.run(lookupFirst ? 2 : 1, timeoutMs, async () => {
+        const listed = lookupFirst ? (await areBlocked(redis, blacklist, [click.ip]))[0] : undefined;
+        return (await check(redis, click, partition, deadlineMs, listed)) as CheckClickReply;
+      });
       return toVerdict(reply);
     },
     async decideMany(clicks) {
       const waitMs = batchTimeoutMs(timeoutMs, clicks.length, gate.inFlight);
-      const deadlineMs = deadline(waitMs);
-      const results = await gate.run(clicks.length, waitMs, async () => {
-        const pipeline = redis.pipeline();
-        for (const click of clicks) pipeline.checkClick(...args(click, deadlineMs));
-        return (await pipeline.exec()) ?? [];
+      // A device's clicks are all in its partition, so a pipeline per partition keeps their order.
+      const byPartition = new Map<Partition, number[]>();
+      clicks.forEach((click, index) => {
+        const partition = keyspace.partitionOf(click.device_id);
+        const indexes = byPartition.get(partition) ?? [];
+        indexes.push(index);
+        byPartition.set(partition, indexes);
       });
-      return results.map(([error, reply]) => {
+      const deadlines = new Map([...byPartition.keys()].map((partition) => [partition, deadline(partition, waitMs)]));
+      const replies = await gate.run(clicks.length + (lookupFirst ? 1 : 0), waitMs, async () => {
+        const ips = lookupFirst ? [...new Set(clicks.map((click) => click.ip))] : [];
+        const listed = new Map(lookupFirst ? (await areBlocked(redis, blacklist, ips)).map((blocked, i) => [ips[i]!, blocked]) : []);
+        const results = new Array<[Error | null, unknown]>(clicks.length);
+        await Promise.all(
+          [...byPartition].map(async ([partition, indexes]) => {
+            const pipeline = redis.pipeline();
+            for (const index of indexes) {
+              const click = clicks[index]!;
+              void check(pipeline, click, partition, deadlines.get(partition)!, lookupFirst ? listed.get(click.ip) : undefined);
+            }
+            const replied = (await pipeline.exec()) ?? [];
+            indexes.forEach((index, i) => (results[index] = replied[i] ?? [new Error('no reply'), null]));
+          }),
+        );
+        return results;
+      });
+      return replies.map(([error, reply]) => {
         if (error) return error;
         try {
           return toVerdict(reply as CheckClickReply);
@@ -111,7 +127,11 @@ export function createClickStore(redis: Redis, clock: ServerClock, gate: Command
   };
 }
 
-type CheckClickReply = [fraudType: string, ts: string, streamId: string, duplicate: 0 | 1] | [expired: 'expired', ts: string];
+/** What both a client and a pipeline offer: the two check scripts, whatever they return. */
+interface CheckTarget {
+  checkClick(...args: Parameters<RedisClient['checkClick']>): unknown;
+  checkClickListed(...args: Parameters<RedisClient['checkClickListed']>): unknown;
+}
 
 function toVerdict(reply: CheckClickReply): RecordedVerdict {
   if (reply[0] === 'expired') throw new ClickExpiredError();

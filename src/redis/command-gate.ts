@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import type { Logger } from 'pino';
 
 /**
@@ -96,7 +96,7 @@ export function createCommandGate(maxInFlight: number): CommandGate {
  * without a reset) would keep the gate shut for good: after `afterMs` of that, drop the connection,
  * which fails what it had queued, and let the client connect again.
  */
-export function reconnectWhenHung(redis: Redis, gate: CommandGate, afterMs: number, logger: Logger): () => void {
+export function reconnectWhenHung(redis: RedisClient, gate: CommandGate, afterMs: number, logger: Logger): () => void {
   const timer = setInterval(() => {
     const since = gate.hungSince;
     if (since === null || Date.now() - since < afterMs) return;

@@ -1,21 +1,16 @@
-import type { ChainableCommander, Redis } from 'ioredis';
+import { Cluster, type ChainableCommander } from 'ioredis';
+import type { Logger } from 'pino';
 import type { StatsBackend } from '../config.js';
 import { bucketStart, type CountableDecision } from '../domain/decision-entry.js';
-import {
-  MINUTE_MS,
-  SECOND_MS,
-  SERIES,
-  seriesLabels,
-  timeSeriesKey,
-  workerLagKey,
-  workerLagLabels,
-  type SeriesName,
-} from '../stats/series.js';
+import { MINUTE_MS, SECOND_MS, SERIES, seriesLabels, workerLagLabels, type SeriesName } from '../stats/series.js';
 import type { RedisCapabilities } from './capabilities.js';
+import type { RedisClient } from './connection.js';
+import type { Keyspace, Partition } from './keyspace.js';
+import { mrangeSeries } from './replies.js';
 
 export interface CountersSettings {
   backend: 'auto' | StatsBackend;
-  keyPrefix: string;
+  keyspace: Keyspace;
   retentionMs: number;
   minuteRetentionMs: number;
   appName: string;
@@ -24,37 +19,44 @@ export interface CountersSettings {
 /** Counts per time bucket, per series, from `from` to `to`: only buckets with clicks. */
 export type BucketCounts = Array<{ ts: number } & Record<SeriesName, number>>;
 
+/**
+ * The counts of decisions per verdict and second. Each partition has counters of its own, in its
+ * own slot, so that a decision is counted and acknowledged in one step on its partition (see
+ * countDecision-5.lua); reads add the partitions up.
+ */
 export interface Counters {
   backend: StatsBackend;
-  /** Queues the atomic count-and-acknowledge of one decision on a pipeline. */
-  count(pipeline: ChainableCommander, stream: { key: string; group: string }, entryId: string, decision: CountableDecision): void;
+  /** Queues the atomic count-and-acknowledge of one decision of `partition` on a pipeline. */
+  count(pipeline: ChainableCommander, partition: Partition, group: string, entryId: string, decision: CountableDecision): void;
   /**
    * Creates what the counts are kept in when missing (RedisTimeSeries: the series, their labels and
    * compaction rules, which TS.ADD alone would not), as after a Redis that restarted empty.
    */
-  ensure(redis: Redis): Promise<void>;
+  ensure(redis: RedisClient): Promise<void>;
   /** Whether the workers' lag is kept as a series (for the dashboard). */
   recordsLag: boolean;
-  recordLag(redis: Redis, lag: number, atMs: number): Promise<void>;
-  /** Counts in buckets of `bucketMs` (a multiple of a second) over [from, to]. */
-  range(redis: Redis, from: number, to: number, bucketMs: number): Promise<BucketCounts>;
+  recordLag(redis: RedisClient, partition: Partition, lag: number, atMs: number): Promise<void>;
+  /** Counts in buckets of `bucketMs` (a multiple of a second) over [from, to], all partitions added up. */
+  range(redis: RedisClient, from: number, to: number, bucketMs: number): Promise<BucketCounts>;
   /**
    * The longest range `range` reads for this bucket size, so that one read of statistics costs
-   * Redis a bounded number of commands (at most about a hundred) whatever is asked.
+   * Redis a bounded number of commands whatever is asked.
    */
   maxRangeMs(bucketMs: number): number;
 }
 
 const HOUR_MS = 60 * MINUTE_MS;
-const YIELD_EVERY_SPANS = 8;
 const DAY_MS = 24 * HOUR_MS;
+/** Plain Redis: hashes one read of statistics may fetch per series, over all partitions. */
+const HASH_READS_PER_SERIES = 100;
+const YIELD_EVERY_READS = 32;
 
 /**
  * Picks the counter store: RedisTimeSeries where the module is loaded (series and per-minute
  * compaction rules are created when missing), otherwise plain Redis hashes with the same
  * per-second buckets and retention.
  */
-export async function prepareCounters(redis: Redis, capabilities: RedisCapabilities, settings: CountersSettings): Promise<Counters> {
+export async function prepareCounters(redis: RedisClient, capabilities: RedisCapabilities, settings: CountersSettings): Promise<Counters> {
   if (settings.backend === 'timeseries' && !capabilities.timeseries) {
     throw new Error('STATS_BACKEND=timeseries needs the RedisTimeSeries module (Redis Stack or Redis 8), which this Redis does not have');
   }
@@ -63,7 +65,7 @@ export async function prepareCounters(redis: Redis, capabilities: RedisCapabilit
   return counters;
 }
 
-async function createSeries(redis: Redis, { keyPrefix, retentionMs, minuteRetentionMs, appName }: CountersSettings): Promise<void> {
+async function createSeries(redis: RedisClient, { keyspace, retentionMs, minuteRetentionMs, appName }: CountersSettings): Promise<void> {
   const create = async (key: string, retention: number, labels: string[], duplicatePolicy: string) => {
     try {
       await redis.call('TS.CREATE', key, 'RETENTION', retention, 'DUPLICATE_POLICY', duplicatePolicy, 'LABELS', ...labels);
@@ -72,85 +74,117 @@ async function createSeries(redis: Redis, { keyPrefix, retentionMs, minuteRetent
       if (!/already exists/i.test((error as Error).message)) throw error;
     }
   };
-  for (const series of SERIES) {
-    const perSecond = timeSeriesKey(keyPrefix, series, '1s');
-    const perMinute = timeSeriesKey(keyPrefix, series, '1m');
-    await create(perSecond, retentionMs, seriesLabels(appName, series, '1s'), 'SUM');
-    await create(perMinute, minuteRetentionMs, seriesLabels(appName, series, '1m'), 'SUM');
-    try {
-      await redis.call('TS.CREATERULE', perSecond, perMinute, 'AGGREGATION', 'sum', MINUTE_MS);
-    } catch (error) {
-      if (!/already has a (src|source) rule/i.test((error as Error).message)) throw error;
+  for (const partition of keyspace.partitions) {
+    for (const series of SERIES) {
+      const perSecond = partition.timeSeries(series, '1s');
+      const perMinute = partition.timeSeries(series, '1m');
+      await create(perSecond, retentionMs, seriesLabels(appName, series, '1s', partition.index), 'SUM');
+      await create(perMinute, minuteRetentionMs, seriesLabels(appName, series, '1m', partition.index), 'SUM');
+      try {
+        await redis.call('TS.CREATERULE', perSecond, perMinute, 'AGGREGATION', 'sum', MINUTE_MS);
+      } catch (error) {
+        if (!/already has a (src|source) rule/i.test((error as Error).message)) throw error;
+      }
     }
+    await create(partition.workerLag, retentionMs, workerLagLabels(appName, partition.index), 'LAST');
   }
-  await create(workerLagKey(keyPrefix), retentionMs, workerLagLabels(appName), 'LAST');
+  if (redis instanceof Cluster) await refreshTimeSeriesCluster(redis);
+}
+
+/**
+ * On an OSS cluster, TS.MRANGE and TS.MGET answer from every shard only once each node has been
+ * told the topology (`timeseries.REFRESHCLUSTER`); until then they see the local shard's series,
+ * and after a failover they time out. The workers tell every node again every few seconds
+ * (keepTimeSeriesClusterTold), so that the dashboard's queries recover by themselves.
+ */
+export async function refreshTimeSeriesCluster(cluster: Cluster): Promise<void> {
+  // A node that is down (a master that just failed) cannot be told, and need not be.
+  const results = await Promise.allSettled(cluster.nodes('all').map((node) => node.call('timeseries.REFRESHCLUSTER')));
+  if (results.every((result) => result.status === 'rejected')) throw (results[0] as PromiseRejectedResult).reason;
 }
 
 function timeSeriesCounters(settings: CountersSettings): Counters {
-  const { keyPrefix } = settings;
+  const { appName } = settings;
   return {
     backend: 'timeseries',
     ensure: (redis) => createSeries(redis, settings),
     recordsLag: true,
-    count(pipeline, stream, entryId, { fraudType, ts }) {
-      const [total, typed] = [timeSeriesKey(keyPrefix, 'total', '1s'), timeSeriesKey(keyPrefix, fraudType, '1s')];
-      // The compaction rules keep the per-minute sums: the last four keys and arguments are unused.
-      pipeline.countDecision(stream.key, total, typed, total, typed, stream.group, entryId, 'timeseries', bucketStart(ts, SECOND_MS), 0, 0, 0);
+    count(pipeline, partition, group, entryId, { fraudType, ts }) {
+      const [total, typed] = [partition.timeSeries('total', '1s'), partition.timeSeries(fraudType, '1s')];
+      // The compaction rules keep the per-minute sums: the last two keys and arguments are unused.
+      pipeline.countDecision(partition.stream, total, typed, total, typed, group, entryId, 'timeseries', bucketStart(ts, SECOND_MS), 0, 0, 0);
     },
-    // Four TS.RANGE calls whatever the range; a day of per-second samples, or 31 days of per-minute sums.
+    // One TS.MRANGE whatever the range: a day of per-second samples, or 31 days of per-minute sums.
     maxRangeMs: (bucketMs) => (bucketMs % MINUTE_MS === 0 ? 31 * DAY_MS : DAY_MS),
-    async recordLag(redis, lag, atMs) {
-      await redis.call('TS.ADD', workerLagKey(keyPrefix), atMs, lag, 'ON_DUPLICATE', 'LAST');
+    async recordLag(redis, partition, lag, atMs) {
+      await redis.call('TS.ADD', partition.workerLag, atMs, lag, 'ON_DUPLICATE', 'LAST');
     },
     async range(redis, from, to, bucketMs) {
       // Whole-minute buckets come from the per-minute sums, which are kept longer; LATEST adds the
-      // minute still open, which the compaction has not written yet.
+      // minute still open, which the compaction has not written yet. The partitions' series of a
+      // verdict are added up by RedisTimeSeries itself (GROUPBY ... REDUCE sum), on every shard.
       const resolution = bucketMs % MINUTE_MS === 0 ? '1m' : '1s';
       const latest = resolution === '1m' ? ['LATEST'] : [];
-      const pipeline = redis.pipeline();
-      for (const series of SERIES) {
-        pipeline.call('TS.RANGE', timeSeriesKey(keyPrefix, series, resolution), from, to, ...latest, 'AGGREGATION', 'sum', bucketMs);
-      }
-      // A series that does not exist (yet: Redis restarted empty, and no worker has recreated it) holds no counts.
-      const replies = await execAll(pipeline, (error) => /key does not exist/i.test(error.message), []);
-      const counts = new BucketMap();
-      SERIES.forEach((series, i) => {
-        for (const [ts, value] of replies[i] as Array<[number, string]>) counts.add(Number(ts), series, Number(value));
+      const query = () =>
+        redis.call(
+          'TS.MRANGE', from, to, ...latest, 'AGGREGATION', 'sum', bucketMs,
+          'FILTER', `app=${appName}`, 'metric=clicks', `resolution=${resolution}`,
+          'GROUPBY', 'fraud_type', 'REDUCE', 'sum',
+        );
+      // On a cluster whose topology changed (a failover) since the nodes were last told, the
+      // query fails until they are told again.
+      const reply = await query().catch(async (error: unknown) => {
+        if (!(redis instanceof Cluster)) throw error;
+        await refreshTimeSeriesCluster(redis);
+        return query();
       });
+      const counts = new BucketMap();
+      for (const { key, samples } of mrangeSeries(reply)) {
+        // A group is named `fraud_type=<series>`.
+        const series = key.slice(key.indexOf('=') + 1);
+        if (!(SERIES as readonly string[]).includes(series)) continue;
+        for (const [ts, value] of samples) counts.add(ts, series as SeriesName, value);
+      }
       return counts.sorted();
     },
   };
 }
 
 /**
- * Plain Redis: per series, one hash per minute of per-second counts (`<prefix>counts:<series>:<minute
- * start ms>`, second start ms -> count), and one hash per hour of per-minute counts
- * (`<prefix>counts:<series>:h:<hour start ms>`), each expiring with retention. Whole-minute buckets
- * read the hourly hashes (a day: 25 per series), finer ones the minute hashes (an hour: 61 per series).
+ * Plain Redis: per partition and series, one hash per minute of per-second counts (second start ms
+ * -> count), and one hash per hour of per-minute counts (minute start ms -> count), each expiring
+ * with retention (see Partition.minuteCounts and hourCounts). Whole-minute buckets read the hourly
+ * hashes, finer ones the minute hashes, of every partition; how far back a read may go shrinks with
+ * the partitions, so that it is at most HASH_READS_PER_SERIES hashes per series.
  */
-function hashCounters({ keyPrefix, retentionMs }: CountersSettings): Counters {
-  const minuteKey = (series: SeriesName, minute: number) => `${keyPrefix}counts:${series}:${minute}`;
-  const hourKey = (series: SeriesName, hour: number) => `${keyPrefix}counts:${series}:h:${hour}`;
-  /** HGETALL of every series for each span start, read as (field ms, count) in [from, to]. */
-  const readSpans = async (redis: Redis, spanMs: number, key: typeof minuteKey, from: number, to: number, add: (ts: number, series: SeriesName, count: number) => void) => {
-    const pipeline = redis.pipeline();
-    const spans: number[] = [];
+function hashCounters({ keyspace, retentionMs }: CountersSettings): Counters {
+  const spansPerRead = Math.max(2, Math.floor(HASH_READS_PER_SERIES / keyspace.partitions.length));
+  /** HGETALL of every partition's hash of every series for each span start, read as (field ms, count) in [from, to]. */
+  const readSpans = async (
+    redis: RedisClient,
+    spanMs: number,
+    key: (partition: Partition, series: SeriesName, spanStart: number) => string,
+    from: number,
+    to: number,
+    add: (ts: number, series: SeriesName, count: number) => void,
+  ) => {
+    const reads: Array<{ series: SeriesName; reply: Promise<unknown> }> = [];
     for (let span = bucketStart(from, spanMs); span <= to; span += spanMs) {
-      spans.push(span);
-      // The raw reply, a flat [field, value, ...] list: ioredis' object form costs twice the time.
-      for (const series of SERIES) pipeline.call('HGETALL', key(series, span));
+      for (const partition of keyspace.partitions) {
+        // The raw reply, a flat [field, value, ...] list: ioredis' object form costs twice the time.
+        for (const series of SERIES) reads.push({ series, reply: redis.call('HGETALL', key(partition, series, span)) });
+      }
     }
-    const replies = await execAll(pipeline);
-    for (let i = 0; i < spans.length; i++) {
-      SERIES.forEach((series, s) => {
-        const flat = replies[i * SERIES.length + s] as string[];
-        for (let f = 0; f + 1 < flat.length; f += 2) {
-          const ts = Number(flat[f]);
-          if (ts >= from && ts <= to) add(ts, series, Number(flat[f + 1]));
-        }
-      });
-      // An hour in seconds is 14,400 counts: let the clicks in between every few spans.
-      if (i % YIELD_EVERY_SPANS === YIELD_EVERY_SPANS - 1) await new Promise((next) => setImmediate(next));
+    const replies = (await Promise.all(reads.map(({ reply }) => reply))) as string[][];
+    for (let i = 0; i < reads.length; i++) {
+      const { series } = reads[i]!;
+      const flat = replies[i]!;
+      for (let f = 0; f + 1 < flat.length; f += 2) {
+        const ts = Number(flat[f]);
+        if (ts >= from && ts <= to) add(ts, series, Number(flat[f + 1]));
+      }
+      // An hour in seconds is 14,400 counts: let the clicks in between every few hashes.
+      if (i % YIELD_EVERY_READS === YIELD_EVERY_READS - 1) await new Promise((next) => setImmediate(next));
     }
   };
   return {
@@ -158,16 +192,16 @@ function hashCounters({ keyPrefix, retentionMs }: CountersSettings): Counters {
     // Hashes are created by the first count.
     ensure: async () => {},
     recordsLag: false,
-    count(pipeline, stream, entryId, { fraudType, ts }) {
+    count(pipeline, partition, group, entryId, { fraudType, ts }) {
       const minute = bucketStart(ts, MINUTE_MS);
       const hour = bucketStart(ts, HOUR_MS);
       pipeline.countDecision(
-        stream.key,
-        minuteKey('total', minute),
-        minuteKey(fraudType, minute),
-        hourKey('total', hour),
-        hourKey(fraudType, hour),
-        stream.group,
+        partition.stream,
+        partition.minuteCounts('total', minute),
+        partition.minuteCounts(fraudType, minute),
+        partition.hourCounts('total', hour),
+        partition.hourCounts(fraudType, hour),
+        group,
         entryId,
         'hash',
         bucketStart(ts, SECOND_MS),
@@ -176,15 +210,15 @@ function hashCounters({ keyPrefix, retentionMs }: CountersSettings): Counters {
         hour + HOUR_MS + retentionMs,
       );
     },
-    maxRangeMs: (bucketMs) => (bucketMs % MINUTE_MS === 0 ? DAY_MS : HOUR_MS),
+    maxRangeMs: (bucketMs) => (bucketMs % MINUTE_MS === 0 ? Math.min(DAY_MS, (spansPerRead - 1) * HOUR_MS) : Math.min(HOUR_MS, (spansPerRead - 1) * MINUTE_MS)),
     async recordLag() {
       throw new Error('the hash counters keep no lag series');
     },
     async range(redis, from, to, bucketMs) {
       const counts = new BucketMap();
       const add = (ts: number, series: SeriesName, count: number) => counts.add(bucketStart(ts, bucketMs), series, count);
-      if (bucketMs % MINUTE_MS === 0) await readSpans(redis, HOUR_MS, hourKey, from, to, add);
-      else await readSpans(redis, MINUTE_MS, minuteKey, from, to, add);
+      if (bucketMs % MINUTE_MS === 0) await readSpans(redis, HOUR_MS, (p, series, hour) => p.hourCounts(series, hour), from, to, add);
+      else await readSpans(redis, MINUTE_MS, (p, series, minute) => p.minuteCounts(series, minute), from, to, add);
       return counts.sorted();
     },
   };
@@ -207,12 +241,20 @@ class BucketMap {
   }
 }
 
-/** The replies of a pipeline; the first error fails it, unless `tolerated`, which answers `instead`. */
-async function execAll(pipeline: ChainableCommander, tolerated: (error: Error) => boolean = () => false, instead?: unknown): Promise<unknown[]> {
-  const results = (await pipeline.exec()) ?? [];
-  return results.map(([error, reply]) => {
-    if (error && tolerated(error)) return instead;
-    if (error) throw error;
-    return reply;
-  });
+/** How often a worker tells a cluster's nodes the topology again (see refreshTimeSeriesCluster). */
+const CLUSTER_TELL_EVERY_MS = 5000;
+
+export function keepTimeSeriesClusterTold(cluster: Cluster, logger: Logger): () => void {
+  let failing = false;
+  const timer = setInterval(() => {
+    refreshTimeSeriesCluster(cluster).then(
+      () => (failing = false),
+      (error: Error) => {
+        if (!failing) logger.warn({ err: error.message }, 'cannot tell the cluster nodes their topology (timeseries.REFRESHCLUSTER); retrying');
+        failing = true;
+      },
+    );
+  }, CLUSTER_TELL_EVERY_MS);
+  timer.unref();
+  return () => clearInterval(timer);
 }

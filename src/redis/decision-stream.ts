@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import { fieldMap } from './replies.js';
 
 export interface StreamGroupState {
@@ -16,7 +16,7 @@ export interface StreamGroupState {
  * Creates the workers' consumer group when missing. It starts at the beginning of the stream, so
  * decisions the API wrote before the first worker ever ran are counted too.
  */
-export async function ensureConsumerGroup(redis: Redis, streamKey: string, group: string): Promise<void> {
+export async function ensureConsumerGroup(redis: RedisClient, streamKey: string, group: string): Promise<void> {
   try {
     await redis.xgroup('CREATE', streamKey, group, '0', 'MKSTREAM');
   } catch (error) {
@@ -24,7 +24,7 @@ export async function ensureConsumerGroup(redis: Redis, streamKey: string, group
   }
 }
 
-export async function streamGroupState(redis: Redis, streamKey: string, group: string): Promise<StreamGroupState> {
+export async function streamGroupState(redis: RedisClient, streamKey: string, group: string): Promise<StreamGroupState> {
   const [stream, groups] = await Promise.all([
     redis.call('XINFO', 'STREAM', streamKey).catch(noSuchKey) as Promise<unknown[] | null>,
     redis.call('XINFO', 'GROUPS', streamKey).catch(noSuchKey) as Promise<unknown[][] | null>,

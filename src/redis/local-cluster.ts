@@ -44,7 +44,15 @@ export async function startLocalCluster({
   redisCli = 'redis-cli',
   nodeTimeoutMs = 1000,
 }: LocalClusterOptions): Promise<LocalCluster> {
-  const nodeArgs = (dir: string) => ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'), '--cluster-node-timeout', String(nodeTimeoutMs), ...args];
+  const nodeArgs = (dir: string) => [
+    '--cluster-enabled', 'yes',
+    '--cluster-config-file', join(dir, 'nodes.conf'),
+    '--cluster-node-timeout', String(nodeTimeoutMs),
+    // A master otherwise waits 5 s before it sends a new replica its data, and a replica that has
+    // never synced cannot take over.
+    '--repl-diskless-sync-delay', '0',
+    ...args,
+  ];
   const servers: LocalRedisServer[] = [];
   try {
     for (let i = 0; i < masters * (1 + replicasPerMaster); i++) {
@@ -78,7 +86,7 @@ export async function startLocalCluster({
   }
 }
 
-/** Every node agrees the cluster is up: all slots served, and it knows every node. */
+/** Every node agrees the cluster is up (all slots served, every node known), and every replica has synced. */
 async function untilClusterOk(servers: LocalRedisServer[], timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (const server of servers) {
@@ -88,7 +96,9 @@ async function untilClusterOk(servers: LocalRedisServer[], timeoutMs = 20_000): 
       for (;;) {
         const info = (await redis.call('CLUSTER', 'INFO')) as string;
         const known = Number(/cluster_known_nodes:(\d+)/.exec(info)?.[1]);
-        if (info.includes('cluster_state:ok') && known === servers.length) break;
+        const replication = await redis.info('replication');
+        const synced = replication.includes('role:master') || replication.includes('master_link_status:up');
+        if (info.includes('cluster_state:ok') && known === servers.length && synced) break;
         if (Date.now() > deadline) throw new Error(`the local cluster did not come up within ${timeoutMs} ms:\n${info}`);
         await new Promise((done) => setTimeout(done, 100));
       }

@@ -1,7 +1,8 @@
-import { ReplyError, type Redis } from 'ioredis';
+import { ReplyError } from 'ioredis';
 import type { Logger } from 'pino';
-import { banKeys } from '../redis/ban-registry.js';
 import type { Blacklist } from '../redis/blacklist.js';
+import type { RedisClient } from '../redis/connection.js';
+import type { BanKeys } from '../redis/keyspace.js';
 
 export interface BanSweeper {
   stop(): Promise<void>;
@@ -15,8 +16,7 @@ const CALLS_PER_SWEEP = 10;
  * Every `intervalMs`, ends the temporary bans that are due (expireBans-3.lua: out of the blacklist
  * and the registry in one step). Several workers may sweep at once; each ban ends once.
  */
-export function startBanSweeper(redis: Redis, blacklist: Blacklist, keyPrefix: string, intervalMs: number, logger: Logger): BanSweeper {
-  const keys = banKeys(keyPrefix);
+export function startBanSweeper(redis: RedisClient, blacklist: Blacklist, keys: BanKeys, intervalMs: number, logger: Logger): BanSweeper {
   let timer: NodeJS.Timeout | undefined;
   let sweeping: Promise<void> = Promise.resolve();
   let failing = false;

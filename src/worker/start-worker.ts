@@ -1,11 +1,12 @@
 import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { settledBy } from '../deadline.js';
-import { closeRedis, connectRedis } from '../redis/connection.js';
-import { prepareCounters, type Counters } from '../redis/counters.js';
+import { closeRedis, connectRedis, isCluster, type RedisClient } from '../redis/connection.js';
+import { keepTimeSeriesClusterTold, prepareCounters, type Counters } from '../redis/counters.js';
 import { prepareBlacklist } from '../redis/blacklist.js';
+import { keyspaceFor } from '../redis/keyspace.js';
 import { startBanSweeper } from './ban-sweeper.js';
 import { createStreamWorker } from './stream-worker.js';
 
@@ -17,8 +18,8 @@ export interface WorkerService {
 }
 
 /**
- * Connects its own Redis client (its reads block), prepares the counters, and starts counting;
- * also ends temporary bans on time, on a second connection.
+ * Connects its own Redis client (its reads block), prepares the counters, and starts counting every
+ * partition of the decisions; also ends temporary bans on time, on a second connection.
  */
 export async function startWorker(config: Config, redisUrl: string, logger: Logger): Promise<WorkerService> {
   const consumer = config.worker.consumer ?? `${hostname()}-${process.pid}`;
@@ -29,20 +30,32 @@ export async function startWorker(config: Config, redisUrl: string, logger: Logg
     connectionName: `click-fraud-worker:${consumer}`,
     logger,
   });
-  let sweeperRedis: Redis | undefined;
+  let sweeperRedis: RedisClient | undefined;
   try {
-    const counters = await prepareCounters(redis, capabilities, { ...config.stats, keyPrefix: config.keyPrefix });
+    const keyspace = keyspaceFor(config, isCluster(redisUrl));
+    const counters = await prepareCounters(redis, capabilities, { ...config.stats, keyspace });
     const blacklist = await prepareBlacklist(redis, capabilities, config.blacklist);
     // Its own connection: the worker's spends most of its time in a blocked read.
     sweeperRedis = (await connectRedis({ url: redisUrl, timeoutMs: config.redis.timeoutMs, connectionName: `click-fraud-sweeper:${consumer}`, logger })).redis;
-    const sweeper = startBanSweeper(sweeperRedis, blacklist, config.keyPrefix, config.admin.banSweepIntervalMs, logger.child({ worker: consumer }));
-    const worker = createStreamWorker(redis, counters, { ...config.worker, consumer, stream: config.stream }, logger.child({ worker: consumer }));
-    const running = worker.run();
+    const sweeper = startBanSweeper(sweeperRedis, blacklist, keyspace.bans, config.admin.banSweepIntervalMs, logger.child({ worker: consumer }));
+    // One loop per partition on the one connection: a blocked read would hold it, so only a single
+    // partition blocks.
+    const blocking = keyspace.partitions.length === 1;
+    const workers = keyspace.partitions.map((partition) =>
+      createStreamWorker(
+        redis,
+        counters,
+        { ...config.worker, partition, maxLen: config.stream.maxLen, consumer, blocking },
+        logger.child({ worker: consumer, ...(keyspace.partitions.length > 1 ? { partition: partition.index } : {}) }),
+      ),
+    );
+    const running = Promise.all(workers.map((worker) => worker.run()));
+    const stopTelling = counters.backend === 'timeseries' && redis instanceof Cluster ? keepTimeSeriesClusterTold(redis, logger) : () => {};
     logger.info(
-      { stream: config.stream.key, group: config.worker.group, consumer, counters: counters.backend },
+      { streams: keyspace.partitions.map((partition) => partition.stream), group: config.worker.group, consumer, counters: counters.backend },
       counters.backend === 'timeseries'
-        ? `stream worker counting decisions into RedisTimeSeries series "${config.keyPrefix}ts:*"`
-        : `stream worker counting decisions into plain Redis hashes "${config.keyPrefix}counts:*" (${capabilities.timeseries ? 'STATS_BACKEND=hash' : 'RedisTimeSeries is not available on this Redis'})`,
+        ? `stream worker counting ${keyspace.partitions.length} partition(s) of decisions into RedisTimeSeries series "${config.keyPrefix}ts:*"`
+        : `stream worker counting ${keyspace.partitions.length} partition(s) of decisions into plain Redis hashes "${config.keyPrefix}counts:*" (${capabilities.timeseries ? 'STATS_BACKEND=hash' : 'RedisTimeSeries is not available on this Redis'})`,
     );
     return {
       consumer,
@@ -50,7 +63,8 @@ export async function startWorker(config: Config, redisUrl: string, logger: Logg
       async close(deadlineMs = Date.now() + config.shutdownTimeoutMs) {
         // A read or a back-off in progress ends within a blocked read's time; past the deadline,
         // the connections are cut and what was in hand stays pending for the next worker.
-        await settledBy(Promise.all([sweeper.stop(), worker.stop(), running]), deadlineMs);
+        stopTelling();
+        await settledBy(Promise.all([sweeper.stop(), ...workers.map((worker) => worker.stop()), running]), deadlineMs);
         await Promise.all([closeRedis(sweeperRedis!, deadlineMs), closeRedis(redis, deadlineMs)]);
       },
     };

@@ -1,18 +1,28 @@
-import { ReplyError, type Redis } from 'ioredis';
+import { ReplyError } from 'ioredis';
 import type { Logger } from 'pino';
 import { readDecisionEntry } from '../domain/decision-entry.js';
+import type { RedisClient } from '../redis/connection.js';
 import type { Counters } from '../redis/counters.js';
 import { ensureConsumerGroup, streamGroupState } from '../redis/decision-stream.js';
+import type { Partition } from '../redis/keyspace.js';
 
 export interface StreamWorkerSettings {
-  stream: { key: string; maxLen: number };
+  /** The partition whose stream this worker counts (its stream, dead letters and counters). */
+  partition: Partition;
+  /** Approximate cap of the dead-letter stream. */
+  maxLen: number;
   group: string;
   consumer: string;
   batchSize: number;
+  /**
+   * How long an idle read waits for new decisions. With `blocking`, one XREADGROUP BLOCK; without
+   * (several partitions sharing a connection, which a blocked read would hold), reads do not block
+   * and an idle worker waits between them, up to this long.
+   */
   blockMs: number;
+  blocking: boolean;
   claimIdleMs: number;
   maxDeliveries: number;
-  deadLetterKey: string;
 }
 
 export interface StreamWorker {
@@ -31,17 +41,23 @@ const MAX_BACKOFF_MS = 2000;
 /** Fields copied to a dead letter: enough to see what it was, bounded whatever was XADDed. */
 const MAX_DEAD_LETTER_FIELDS = 64;
 
+/** Non-blocking reads of an idle partition start again after this, doubling up to blockMs. */
+const FIRST_IDLE_WAIT_MS = 10;
+
 /**
- * Reads the decision stream through a consumer group and counts every decision exactly once.
+ * Reads a partition's decision stream through a consumer group and counts every decision exactly once.
  *
- * Each entry is counted and acknowledged in one atomic script (see countDecision-3.lua), so a
+ * Each entry is counted and acknowledged in one atomic script (see countDecision-5.lua), so a
  * worker killed at any moment leaves every entry either counted and acknowledged or pending, and
  * a pending entry is counted by whoever gets to it first: this worker when it restarts under the
  * same name (it reads its own pending entries first), or another worker once the entry has been
  * idle for `claimIdleMs` (XAUTOCLAIM).
  */
-export function createStreamWorker(redis: Redis, counters: Counters, settings: StreamWorkerSettings, logger: Logger): StreamWorker {
-  const { stream, group, consumer, batchSize, blockMs, claimIdleMs, maxDeliveries, deadLetterKey } = settings;
+export function createStreamWorker(redis: RedisClient, counters: Counters, settings: StreamWorkerSettings, logger: Logger): StreamWorker {
+  const { partition, maxLen, group, consumer, batchSize, blockMs, blocking, claimIdleMs, maxDeliveries } = settings;
+  const stream = { key: partition.stream, maxLen };
+  const deadLetterKey = partition.deadLetters;
+  let idleWaitMs = FIRST_IDLE_WAIT_MS;
   const claimEveryMs = Math.max(50, Math.min(claimIdleMs / 2, 10_000));
   let running = false;
   let finished: Promise<void> = Promise.resolve();
@@ -62,7 +78,7 @@ export function createStreamWorker(redis: Redis, counters: Counters, settings: S
         await deadLetter({ id, fields, reason: `malformed: ${read.problem}` }, 1);
         continue;
       }
-      counters.count(pipeline, { key: stream.key, group }, id, read.decision);
+      counters.count(pipeline, partition, group, id, read.decision);
       queued.push([id, fields]);
     }
     if (queued.length === 0) return;
@@ -131,7 +147,7 @@ export function createStreamWorker(redis: Redis, counters: Counters, settings: S
 
   async function recordLag(): Promise<void> {
     const state = await streamGroupState(redis, stream.key, group);
-    if (state.lag !== null) await counters.recordLag(redis, state.lag + state.pending, Date.now());
+    if (state.lag !== null) await counters.recordLag(redis, partition, state.lag + state.pending, Date.now());
   }
 
   /**
@@ -172,7 +188,13 @@ export function createStreamWorker(redis: Redis, counters: Counters, settings: S
           // A cursor other than 0-0 means more stale entries wait: go on at once.
           nextClaimAt = claimCursor === '0-0' ? Date.now() + claimEveryMs : 0;
         }
-        await count(await readGroup('>', true));
+        const fresh = await readGroup('>', blocking);
+        await count(fresh);
+        if (!blocking) {
+          // Idle: wait before the next read, longer each time, up to blockMs; busy: read on at once.
+          if (fresh.length === 0) await new Promise((done) => setTimeout(done, idleWaitMs));
+          idleWaitMs = fresh.length === 0 ? Math.min(idleWaitMs * 2, blockMs) : FIRST_IDLE_WAIT_MS;
+        }
         if (counters.recordsLag && Date.now() >= nextLagAt) {
           await recordLag();
           nextLagAt = Date.now() + LAG_SAMPLE_MS;

@@ -1,14 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { pino } from 'pino';
 import { inject } from 'vitest';
 import { parseConfig, type Config } from '../../src/config.js';
 import { startApi, type ApiService } from '../../src/http/start-api.js';
+import { isCluster, parseRedisAddress, type RedisClient } from '../../src/redis/connection.js';
+import { keyspaceFor, type Keyspace } from '../../src/redis/keyspace.js';
 
 export const redisUrl = inject('redisUrl');
 export const redisStackUrl = inject('redisStackUrl') || undefined;
 export const redisStackMissing = inject('redisStackMissing');
 export const redisStackServerBin = inject('redisStackServerBin') || undefined;
+export const redisClusterUrl = inject('redisClusterUrl') || undefined;
+export const redisStackClusterUrl = inject('redisStackClusterUrl') || undefined;
+/** How to run a Redis Stack cluster node (see local-cluster.ts), for tests that start a cluster of their own. */
+export const redisStackNode = inject('redisStackNode') ? (JSON.parse(inject('redisStackNode')) as { binary: string; args: string[]; redisCli: string }) : undefined;
 
 /** Settings for one test: defaults, a private key namespace, overrides last. */
 export function testConfig(env: Record<string, string> = {}): Config & { namespace: string; env: Record<string, string> } {
@@ -35,9 +41,13 @@ export interface TestApi {
   service: ApiService;
   /** The Redis the API uses. */
   redisUrl: string;
+  /** The API's key names. */
+  keyspace: Keyspace;
+  /** A device's window and verdicts keys, in its partition. */
+  deviceKeys(deviceId: string): { window: string; verdicts: string };
   base: string;
-  /** A separate client for looking at what the API wrote. */
-  admin: Redis;
+  /** A separate client for looking at what the API wrote (a cluster client on a cluster, as redis-cli -c). */
+  admin: RedisClient;
   post(body: unknown, headers?: Record<string, string>): Promise<Response>;
   click(deviceId: string, transactionId: string, ip?: string): Promise<ClickAnswer>;
   /** Blacklists addresses as an operator does with redis-cli: CF.ADDNX or SADD, per the backend in use. */
@@ -64,7 +74,7 @@ export async function startTestApi(env: Record<string, string> = {}, url = redis
   const config = testConfig(env);
   const service = await startApi(config, url, pino({ level: 'silent' }));
   const base = `http://127.0.0.1:${service.port}`;
-  const admin = new Redis(url);
+  const admin = adminClient(url);
   // The outage tests stop Redis under this client; it reconnects by itself.
   admin.on('error', () => {});
   const post = (body: unknown, headers: Record<string, string> = {}) =>
@@ -73,10 +83,16 @@ export async function startTestApi(env: Record<string, string> = {}, url = redis
       headers: { 'content-type': 'application/json', ...headers },
       body: typeof body === 'string' ? body : JSON.stringify(body),
     });
+  const keyspace = keyspaceFor(config, isCluster(url));
   return {
     config,
     service,
     redisUrl: url,
+    keyspace,
+    deviceKeys(deviceId) {
+      const partition = keyspace.partitionOf(deviceId);
+      return { window: partition.window(deviceId), verdicts: partition.verdicts(deviceId) };
+    },
     base,
     admin,
     post,
@@ -92,11 +108,13 @@ export async function startTestApi(env: Record<string, string> = {}, url = redis
     async writtenKeys() {
       const keys: string[] = [];
       let cursor = '0';
-      do {
-        const [next, batch] = await admin.scan(cursor, 'MATCH', `${config.namespace}*`, 'COUNT', 1000);
-        keys.push(...batch);
-        cursor = next;
-      } while (cursor !== '0');
+      for (const node of admin instanceof Cluster ? admin.nodes('master') : [admin]) {
+        do {
+          const [next, batch] = await node.scan(cursor, 'MATCH', `${config.namespace}*`, 'COUNT', 1000);
+          keys.push(...batch);
+          cursor = next;
+        } while (cursor !== '0');
+      }
       return keys.sort();
     },
     async close() {
@@ -111,7 +129,13 @@ export async function startTestApi(env: Record<string, string> = {}, url = redis
  * RediSearch indexes outlive their keys, so the ones the ban registry (and the CLI) created under
  * a test's namespace are dropped with it; a server without RediSearch has none.
  */
-export async function dropSearchIndexes(redis: Redis, namespace: string): Promise<void> {
+/** A plain client for a single Redis; for a cluster, one that follows it (redis-cli -c). */
+export function adminClient(url: string): RedisClient {
+  const address = parseRedisAddress(url);
+  return address.kind === 'single' ? new Redis(address.url) : new Cluster(address.nodes);
+}
+
+export async function dropSearchIndexes(redis: RedisClient, namespace: string): Promise<void> {
   const indexes = (await redis.call('FT._LIST').catch(() => [])) as string[];
   for (const index of indexes.filter((name) => name.startsWith(namespace))) await redis.call('FT.DROPINDEX', index);
 }

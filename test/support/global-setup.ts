@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { TestProject } from 'vitest/node';
 import { detectCapabilities } from '../../src/redis/capabilities.js';
+import { startLocalCluster } from '../../src/redis/local-cluster.js';
 import { findRedisServer, RedisServerNotInstalled, startLocalRedis } from '../../src/redis/local-server.js';
 import { moduleList } from './replies.js';
 
@@ -17,6 +18,12 @@ declare module 'vitest' {
     redisStackMissing: string;
     /** A Redis Stack server program the tests may run themselves, or ''. */
     redisStackServerBin: string;
+    /** A Redis Cluster (3 masters, 1 replica each) of plain Redis, as a redis-cluster:// address, or ''. */
+    redisClusterUrl: string;
+    /** The same of Redis Stack, or ''. */
+    redisStackClusterUrl: string;
+    /** How to run a Redis Stack node (program and arguments), for tests that start a cluster of their own; '' without one. */
+    redisStackNode: string;
   }
 }
 
@@ -106,6 +113,34 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('redisStackMissing', stackMissing);
   project.provide('redisStackServerBin', stackServer?.wrapper ?? '');
 
+  // Clusters, shared by the cluster tests: REDIS_CLUSTER_NODES / REDIS_STACK_CLUSTER_NODES name
+  // existing ones (comma-separated host:port); else they are started here, from the same programs.
+  const clusterOf = async (nodes: string | undefined, node: { binary: string; args: string[]; redisCli: string } | undefined) => {
+    if (nodes) return `redis-cluster://${nodes}`;
+    if (!node) return '';
+    const dataDir = mkdtempSync(join(tmpdir(), 'click-fraud-test-cluster-'));
+    const cluster = await startLocalCluster({ dataDir, ...node });
+    cleanups.push(async () => {
+      await cluster.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+    return `redis-cluster://${cluster.nodes.join(',')}`;
+  };
+  const plainNode = hasProgram('redis-server') && hasProgram('redis-cli') ? { binary: 'redis-server', args: [], redisCli: 'redis-cli' } : undefined;
+  const stackNode = stackServer && existsSync(INSTALLED_STACK_SERVER.binary) ? { ...INSTALLED_STACK_SERVER, redisCli: `${INSTALLED_STACK}bin/redis-cli` } : undefined;
+  const [clusterUrl, stackClusterUrl] = await Promise.all([
+    clusterOf(process.env.REDIS_CLUSTER_NODES, plainNode),
+    clusterOf(process.env.REDIS_STACK_CLUSTER_NODES, stackNode),
+  ]);
+  if (!stackClusterUrl && process.env.REQUIRE_REDIS_STACK === '1') {
+    throw new Error('REQUIRE_REDIS_STACK=1, but there is no Redis Stack cluster: run bash scripts/install-redis-stack.sh, or set REDIS_STACK_CLUSTER_NODES');
+  }
+  console.log(clusterUrl ? `[tests] Redis Cluster: ${clusterUrl}` : '[tests] skipping Redis Cluster tests: no redis-server and redis-cli on PATH');
+  console.log(stackClusterUrl ? `[tests] Redis Stack Cluster: ${stackClusterUrl}` : '[tests] skipping Redis Stack Cluster tests: no Redis Stack in .cache/redis-stack');
+  project.provide('redisClusterUrl', clusterUrl);
+  project.provide('redisStackClusterUrl', stackClusterUrl);
+  project.provide('redisStackNode', stackNode ? JSON.stringify(stackNode) : '');
+
   return async () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
   };
@@ -152,4 +187,8 @@ function describeModules(url: string): Promise<string> {
 function memo<T>(make: () => Promise<T>): () => Promise<T> {
   let result: Promise<T> | undefined;
   return () => (result ??= make());
+}
+
+function hasProgram(name: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((dir) => existsSync(join(dir, name)));
 }

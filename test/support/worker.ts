@@ -1,13 +1,14 @@
 import { pino } from 'pino';
-import { Redis } from 'ioredis';
 import type { Config } from '../../src/config.js';
+import { isCluster, type RedisClient } from '../../src/redis/connection.js';
 import { streamGroupState } from '../../src/redis/decision-stream.js';
+import { keyspaceFor } from '../../src/redis/keyspace.js';
 import { startWorker, type WorkerService } from '../../src/worker/start-worker.js';
-import { sleep } from './api.js';
+import { adminClient, sleep } from './api.js';
 
 export interface TestWorker {
   service: WorkerService;
-  /** Resolves once every decision in the stream has been counted and acknowledged. */
+  /** Resolves once every decision in every partition's stream has been counted and acknowledged. */
   drained(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -15,11 +16,11 @@ export interface TestWorker {
 /** A real stream worker on the same settings as a test API; short blocked reads so that it stops quickly. */
 export async function startTestWorker(config: Config, url: string, overrides: Partial<Config['worker']> = {}): Promise<TestWorker> {
   const service = await startWorker({ ...config, worker: { ...config.worker, blockMs: 100, ...overrides } }, url, pino({ level: 'silent' }));
-  const admin = new Redis(url);
+  const admin = adminClient(url);
   return {
     service,
     async drained() {
-      await untilDrained(admin, config);
+      await untilDrained(admin, config, isCluster(url));
     },
     async stop() {
       await service.close();
@@ -28,12 +29,13 @@ export async function startTestWorker(config: Config, url: string, overrides: Pa
   };
 }
 
-export async function untilDrained(redis: Redis, config: Config, timeoutMs = 15_000): Promise<void> {
+export async function untilDrained(redis: RedisClient, config: Config, cluster = false, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  const { partitions } = keyspaceFor(config, cluster);
   for (;;) {
-    const state = await streamGroupState(redis, config.stream.key, config.worker.group);
-    if (state.drained) return;
-    if (Date.now() > deadline) throw new Error(`the stream was not drained in ${timeoutMs} ms: ${JSON.stringify(state)}`);
+    const states = await Promise.all(partitions.map((partition) => streamGroupState(redis, partition.stream, config.worker.group)));
+    if (states.every((state) => state.drained)) return;
+    if (Date.now() > deadline) throw new Error(`the streams were not drained in ${timeoutMs} ms: ${JSON.stringify(states)}`);
     await sleep(20);
   }
 }
