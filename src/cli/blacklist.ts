@@ -5,7 +5,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import type { BlacklistAdmin } from '../admin/blacklist-admin.js';
 import { openBlacklistAdmin } from '../admin/open-admin.js';
 import { parseConfig } from '../config.js';
-import { MAX_TTL_SECONDS, parseDuration, type Ban } from '../domain/ban.js';
+import { MAX_SOURCE_LENGTH, MAX_TTL_SECONDS, parseBanReason, parseBanRequest, parseDuration, type Ban } from '../domain/ban.js';
+import type { FieldProblem } from '../domain/field-problems.js';
 import { canonicalIp } from '../domain/ip.js';
 
 /**
@@ -23,12 +24,14 @@ program
   .requiredOption('-r, --reason <text>', 'why it is blocked')
   .option('-t, --ttl <duration>', 'end the ban after this long: 3600, 90s, 15m, 1h or 7d', ttlArgument)
   .option('-s, --source <name>', 'who or what is blocking it', 'cli')
-  .action((ip: string, options: { reason: string; ttl?: number; source: string }) =>
-    withAdmin(async (admin) => {
-      const { ban, alreadyBlocked } = await admin.add({ ip, reason: options.reason, ttl: options.ttl, source: options.source }, 'cli');
+  .action((ip: string, options: { reason: string; ttl?: number; source: string }) => {
+    // The same rules as the admin API's: the reason and source are stored in Redis too.
+    const request = validOrFail(parseBanRequest({ ip, reason: options.reason, ttl: options.ttl, source: options.source }));
+    return withAdmin(async (admin) => {
+      const { ban, alreadyBlocked } = await admin.add(request, 'cli');
       print(`${alreadyBlocked ? 'already blocked, record updated' : 'blocked'}: ${describe(ban)}`);
-    }),
-  );
+    });
+  });
 
 program
   .command('remove')
@@ -73,18 +76,17 @@ program
   .argument('<file>', 'path of the list')
   .option('-r, --reason <text>', 'reason recorded for each address (default: "imported from <file>")')
   .option('-t, --ttl <duration>', 'end these bans after this long', ttlArgument)
-  .action((file: string, options: { reason?: string; ttl?: number }) =>
-    withAdmin(async (admin) => {
+  .action((file: string, options: { reason?: string; ttl?: number }) => {
+    const reason = validOrFail(parseBanReason(options.reason ?? `imported from ${basename(file)}`));
+    // A long file name is cut rather than refused: the source only says where the bans came from.
+    const source = [...`import:${basename(file)}`].slice(0, MAX_SOURCE_LENGTH).join('');
+    return withAdmin(async (admin) => {
       const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
-      const report = await admin.importLines(lines, {
-        reason: options.reason ?? `imported from ${basename(file)}`,
-        ...(options.ttl === undefined ? {} : { ttl: options.ttl }),
-        source: `import:${basename(file)}`,
-      });
+      const report = await admin.importLines(lines, { reason, ...(options.ttl === undefined ? {} : { ttl: options.ttl }), source });
       for (const { line, text } of report.invalidLines) print(`line ${line}: not an IP address: ${JSON.stringify(text)}`);
       print(`added ${report.added}, already present ${report.alreadyPresent}, invalid ${report.invalid}`);
-    }),
-  );
+    });
+  });
 
 await program.parseAsync();
 
@@ -123,6 +125,12 @@ function ttlArgument(text: string): number {
 function wholeNumber(text: string): number {
   if (!/^\d{1,9}$/.test(text)) throw new InvalidArgumentError('not a whole number.');
   return Number(text);
+}
+
+/** The parsed value, or a failure that prints each problem on a line of its own. */
+function validOrFail<T>(parsed: { ok: true; value: T } | { ok: false; problems: FieldProblem[] }): T {
+  if (!parsed.ok) fail(parsed.problems.map((problem) => `error: ${problem.message}`).join('\n'));
+  return parsed.value;
 }
 
 function print(line: string): void {

@@ -1,19 +1,15 @@
 import { z } from 'zod';
 import { fieldProblems, type FieldProblem } from './field-problems.js';
 import { ipField } from './ip.js';
+import { textField } from './text.js';
 
+/** Most characters (code points) of a device or transaction id. */
 export const MAX_ID_LENGTH = 128;
-
-const id = (name: string) =>
-  z
-    .string({ error: (issue) => (issue.input === undefined ? `${name} is required` : `${name} must be a string`) })
-    .min(1, `${name} must not be empty`)
-    .max(MAX_ID_LENGTH, `${name} must be at most ${MAX_ID_LENGTH} characters`);
 
 export const clickSchema = z.object(
   {
-    device_id: id('device_id'),
-    transaction_id: id('transaction_id'),
+    device_id: textField('device_id', MAX_ID_LENGTH),
+    transaction_id: textField('transaction_id', MAX_ID_LENGTH),
     ip: ipField,
   },
   { error: 'body must be a JSON object with device_id, ip and transaction_id' },

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import express, { Router, type RequestHandler, type Response } from 'express';
+import { Router, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import type { BlacklistAdmin } from '../admin/blacklist-admin.js';
 import { parseBanRequest, type Ban } from '../domain/ban.js';
@@ -8,6 +8,7 @@ import { canonicalIp } from '../domain/ip.js';
 import { BlacklistFullError } from '../redis/blacklist.js';
 import type { Logger } from 'pino';
 import { sendError } from './errors.js';
+import { jsonBody } from './json-body.js';
 
 export const ADMIN_PATH = '/admin/blacklist';
 
@@ -34,13 +35,13 @@ export function adminRouter(admin: BlacklistAdmin | undefined, token: string | u
     return router;
   }
 
-  router.use(ADMIN_PATH, requireBearer(token), express.json({ limit: 16 * 1024, type: () => true, strict: false }));
+  router.use(ADMIN_PATH, requireBearer(token), jsonBody(16 * 1024));
 
   router.post(ADMIN_PATH, async (req, res) => {
     const parsed = parseBanRequest(req.body);
     if (!parsed.ok) return sendError(res, 400, { error: 'invalid_ban', message: 'the ban has invalid fields', issues: parsed.problems });
     await answer(res, logger, async () => {
-      const { ban, alreadyBlocked, replaced } = await admin.add(parsed.request, 'admin-api');
+      const { ban, alreadyBlocked, replaced } = await admin.add(parsed.value, 'admin-api');
       res.status(replaced ? 200 : 201).json({ ...banBody(ban), blocked: true, already_blocked: alreadyBlocked, replaced });
     });
   });

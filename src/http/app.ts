@@ -6,6 +6,7 @@ import { adminRouter } from './admin-routes.js';
 import { batchRoute } from './batch-route.js';
 import { clickRoute, type FailMode } from './click-route.js';
 import { errorHandler, notFound } from './errors.js';
+import { jsonBody } from './json-body.js';
 import { livePage } from './live-page.js';
 import { statsRoute, type StatsRouteDependencies } from './stats-route.js';
 
@@ -36,14 +37,9 @@ export function createApp({ clicks, stats, admin, readiness, events, failMode, b
   app.disable('etag');
 
   // The click routes first: every click would otherwise be matched against each route above it.
-  // Any Content-Type is read as JSON: tracking pixels post with navigator.sendBeacon (text/plain)
-  // and `curl -d` sends form encoding, yet both carry the same JSON click.
-  // Not strict: `null` or `5` is valid JSON, just not a click, and the schema says so.
-  const json = express.json({ limit: MAX_BODY_BYTES, type: () => true, strict: false });
-  app.post('/', json, clickRoute({ clicks, failMode, logger }));
+  app.post('/', jsonBody(MAX_BODY_BYTES), clickRoute({ clicks, failMode, logger }));
   // A click is well under 512 bytes of JSON even with ids at their 128-character limit.
-  const batchJson = express.json({ limit: Math.max(MAX_BODY_BYTES, batchMaxClicks * 512), type: () => true, strict: false });
-  app.post('/batch', batchJson, batchRoute({ clicks, maxClicks: batchMaxClicks, failMode, logger }));
+  app.post('/batch', jsonBody(Math.max(MAX_BODY_BYTES, batchMaxClicks * 512)), batchRoute({ clicks, maxClicks: batchMaxClicks, failMode, logger }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
