@@ -2,6 +2,7 @@ import express, { type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { ClickStore } from '../redis/click-store.js';
 import type { BlacklistAdmin } from '../admin/blacklist-admin.js';
+import { MAX_CLICK_JSON_BYTES } from '../domain/click.js';
 import { adminRouter } from './admin-routes.js';
 import { batchRoute } from './batch-route.js';
 import { clickRoute, type FailMode } from './click-route.js';
@@ -29,6 +30,13 @@ export interface AppDependencies {
 }
 
 export const MAX_BODY_BYTES = 16 * 1024;
+/** Room in a batch body for `{"clicks": [...]}` and whatever other fields a sender adds around the clicks. */
+const BATCH_ENVELOPE_BYTES = 1024;
+
+/** Large enough for the largest valid batch, however its clicks are escaped (see MAX_CLICK_JSON_BYTES). */
+export function batchBodyLimit(maxClicks: number): number {
+  return Math.max(MAX_BODY_BYTES, maxClicks * MAX_CLICK_JSON_BYTES + BATCH_ENVELOPE_BYTES);
+}
 
 export function createApp({ clicks, stats, admin, readiness, events, failMode, batchMaxClicks, logger }: AppDependencies): Express {
   const app = express();
@@ -38,8 +46,7 @@ export function createApp({ clicks, stats, admin, readiness, events, failMode, b
 
   // The click routes first: every click would otherwise be matched against each route above it.
   app.post('/', jsonBody(MAX_BODY_BYTES), clickRoute({ clicks, failMode, logger }));
-  // A click is well under 512 bytes of JSON even with ids at their 128-character limit.
-  app.post('/batch', jsonBody(Math.max(MAX_BODY_BYTES, batchMaxClicks * 512)), batchRoute({ clicks, maxClicks: batchMaxClicks, failMode, logger }));
+  app.post('/batch', jsonBody(batchBodyLimit(batchMaxClicks)), batchRoute({ clicks, maxClicks: batchMaxClicks, failMode, logger }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
