@@ -11,6 +11,8 @@ export const SETTINGS = {
   HOST: { default: '0.0.0.0', doc: 'Interface the API listens on.' },
   API_PROCESSES: { default: '1', doc: 'API processes (node:cluster) sharing the port, each with its own Redis connection; `auto` is one per core. The stream worker runs once, in the primary.' },
   BATCH_MAX_CLICKS: { default: '1000', doc: 'Most clicks one `POST /batch` may carry.' },
+  HTTP_REQUEST_TIMEOUT_MS: { default: '30000', doc: 'Longest a client may take to send a whole request, headers and body; past it the API answers 408 and closes the connection. Responses are not limited by it: the `/events` stream stays open.' },
+  HTTP_HEADERS_TIMEOUT_MS: { default: '10000', doc: 'Longest a client may take to send the request headers (at most HTTP_REQUEST_TIMEOUT_MS).' },
   REDIS_URL: { default: undefined, doc: 'Redis to use, e.g. `redis://:password@host:6379/0` (`rediss://` for TLS). Wins over REDIS_HOST/REDIS_PORT.' },
   REDIS_HOST: { default: undefined, doc: 'Redis host, as in the reference article (used when REDIS_URL is not set).' },
   REDIS_PORT: { default: undefined, doc: 'Redis port with REDIS_HOST (6379 when only the host is given).' },
@@ -76,6 +78,8 @@ const envSchema = z.object({
   HOST: z.string().min(1),
   API_PROCESSES: z.union([z.literal('auto'), wholeNumber(1, 256)], 'must be auto or a whole number from 1 to 256'),
   BATCH_MAX_CLICKS: wholeNumber(1, 10_000),
+  HTTP_REQUEST_TIMEOUT_MS: wholeNumber(100, 3_600_000),
+  HTTP_HEADERS_TIMEOUT_MS: wholeNumber(100, 3_600_000),
   REDIS_URL: redisUrl.optional(),
   REDIS_HOST: z.string().trim().min(1).optional(),
   REDIS_PORT: wholeNumber(1, 65_535).optional(),
@@ -109,7 +113,13 @@ const envSchema = z.object({
   FAIL_MODE: z.enum(['closed', 'open'], 'must be closed or open'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'must be one of fatal, error, warn, info, debug, trace, silent'),
   SHUTDOWN_TIMEOUT_MS: wholeNumber(0, 600_000),
-} satisfies Record<SettingName, z.ZodType>);
+} satisfies Record<SettingName, z.ZodType>).check((ctx) => {
+  // Node refuses a headers timeout longer than the request timeout, and it could never fire.
+  const { HTTP_HEADERS_TIMEOUT_MS: headers, HTTP_REQUEST_TIMEOUT_MS: request } = ctx.value;
+  if (headers > request) {
+    ctx.issues.push({ code: 'custom', input: headers, path: ['HTTP_HEADERS_TIMEOUT_MS'], message: `must be at most HTTP_REQUEST_TIMEOUT_MS (${request})` });
+  }
+});
 
 export type Role = 'all' | 'api' | 'worker';
 export type StatsBackend = 'timeseries' | 'hash';
@@ -122,6 +132,10 @@ export interface Config {
     /** Processes serving the API; 'auto': one per core. */
     processes: number | 'auto';
     batchMaxClicks: number;
+    /** Longest a client may take to send a whole request. */
+    requestTimeoutMs: number;
+    /** Longest a client may take to send the request headers. */
+    headersTimeoutMs: number;
   };
   redis: {
     /** Undefined: no Redis was configured, so `npm start` runs a private one. */
@@ -187,7 +201,14 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
     ok: true,
     config: {
       role: e.ROLE,
-      http: { port: e.PORT, host: e.HOST, processes: e.API_PROCESSES, batchMaxClicks: e.BATCH_MAX_CLICKS },
+      http: {
+        port: e.PORT,
+        host: e.HOST,
+        processes: e.API_PROCESSES,
+        batchMaxClicks: e.BATCH_MAX_CLICKS,
+        requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
+        headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+      },
       redis: {
         url: e.REDIS_URL ?? redisUrlFromHostPort(e.REDIS_HOST, e.REDIS_PORT),
         dataDir: e.REDIS_DATA_DIR,

@@ -8,7 +8,7 @@ describe('parseConfig', () => {
       ok: true,
       config: {
         role: 'all',
-        http: { port: 5000, host: '0.0.0.0', processes: 1, batchMaxClicks: 1000 },
+        http: { port: 5000, host: '0.0.0.0', processes: 1, batchMaxClicks: 1000, requestTimeoutMs: 30_000, headersTimeoutMs: 10_000 },
         redis: { url: undefined, dataDir: '.redis-data', timeoutMs: 250 },
         clickSpam: { threshold: 2, windowMs: 10_000 },
         blacklist: { backend: 'auto', key: 'ip_cf', capacity: 1_000_000, bucketSize: 2, expansion: 1 },
@@ -81,6 +81,13 @@ describe('parseConfig', () => {
 
   it('refuses a zero threshold, which would make every click spam', () => {
     expect(parseConfig({ CLICK_SPAM_THRESHOLD: '0' })).toEqual({ ok: false, problems: ['CLICK_SPAM_THRESHOLD must be at least 1 (got "0")'] });
+  });
+
+  it('refuses a headers timeout longer than the request timeout, which Node would refuse too', () => {
+    expect(parseConfig({ HTTP_REQUEST_TIMEOUT_MS: '5000', HTTP_HEADERS_TIMEOUT_MS: '6000' })).toEqual({
+      ok: false,
+      problems: ['HTTP_HEADERS_TIMEOUT_MS must be at most HTTP_REQUEST_TIMEOUT_MS (5000) (got "6000")'],
+    });
   });
 
   it('documents every setting', () => {
