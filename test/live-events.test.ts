@@ -163,6 +163,30 @@ describe('GET /events', () => {
     expect(again.response.status).toBe(200);
   });
 
+  it('answers HEAD like a GET without a body, holding no place: 2 × MAX_EVENT_STREAMS HEADs leave room for the page', async () => {
+    const target = await api({ MAX_EVENT_STREAMS: '2' });
+    const heads = await Promise.all(Array.from({ length: 4 }, () => fetch(`${target.base}/events`, { method: 'HEAD' })));
+    for (const head of heads) {
+      expect(head.status).toBe(200);
+      expect(head.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+      expect(await head.text()).toBe('');
+    }
+    expect(target.service.eventStreams).toBe(0);
+
+    const stream = await open(target);
+    expect(stream.response.status).toBe(200);
+    await untilStreams(target, 1);
+    const click = await target.click('dev-after-heads', 'tx');
+    expect(ids(await stream.waitFor(1))).toEqual([click.stream_id]);
+
+    // With every place taken, a HEAD hears what a GET would: 503.
+    await open(target);
+    await untilStreams(target, 2);
+    const full = await fetch(`${target.base}/events`, { method: 'HEAD' });
+    expect(full.status).toBe(503);
+    expect(full.headers.get('retry-after')).toBe('10');
+  });
+
   it('cuts a client that stops reading instead of buffering for it, and keeps serving the others', async () => {
     const target = await api();
     const reader = await open(target);
