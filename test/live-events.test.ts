@@ -136,6 +136,20 @@ describe('GET /events', () => {
     expect(all).toHaveLength(10_001);
   });
 
+  it.each([
+    ['a far-future Last-Event-ID', () => '99999999999999999999-0'],
+    ['the id of a lost stream, written by a clock an hour ahead,', () => `${Date.now() + 3_600_000}-0`],
+  ])('resumes after %s from the live end, rather than staying silent until the stream catches up', async (_, lastSeen) => {
+    const target = await api();
+    const before = await target.click('dev-before', 'tx');
+    const stream = await open(target, { 'last-event-id': lastSeen() });
+    expect(stream.response.status).toBe(200);
+    await untilStreams(target, 1);
+    const after = await target.click('dev-after', 'tx');
+    expect(ids(await stream.waitFor(1))).toEqual([after.stream_id]);
+    expect(ids(stream.events)).not.toContain(before.stream_id);
+  });
+
   it('refuses a Last-Event-ID that is not a stream id, with a clear 400', async () => {
     const target = await api();
     const res = await fetch(`${target.base}/events`, { headers: { 'last-event-id': '12; DROP' } });
