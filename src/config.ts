@@ -13,7 +13,7 @@ export const SETTINGS = {
   BATCH_MAX_CLICKS: { default: '1000', doc: 'Most clicks one `POST /batch` may carry.' },
   HTTP_REQUEST_TIMEOUT_MS: { default: '30000', doc: 'Longest a client may take to send a whole request, headers and body; past it the API answers 408 and closes the connection. Responses are not limited by it: the `/events` stream stays open.' },
   HTTP_HEADERS_TIMEOUT_MS: { default: '10000', doc: 'Longest a client may take to send the request headers (at most HTTP_REQUEST_TIMEOUT_MS).' },
-  REDIS_URL: { default: undefined, doc: 'Redis to use, e.g. `redis://:password@host:6379/0` (`rediss://` for TLS). Wins over REDIS_HOST/REDIS_PORT.' },
+  REDIS_URL: { default: undefined, secret: true, doc: 'Redis to use, e.g. `redis://:password@host:6379/0` (`rediss://` for TLS). Wins over REDIS_HOST/REDIS_PORT.' },
   REDIS_HOST: { default: undefined, doc: 'Redis host, as in the reference article (used when REDIS_URL is not set).' },
   REDIS_PORT: { default: undefined, doc: 'Redis port with REDIS_HOST (6379 when only the host is given).' },
   REDIS_DATA_DIR: { default: '.redis-data', doc: 'With no Redis configured, `npm start` runs a private `redis-server` with its data (AOF) in this folder.' },
@@ -26,7 +26,7 @@ export const SETTINGS = {
   IP_CUCKOO_FILTER_CAPACITY: { default: '1000000', doc: 'Capacity given to `CF.RESERVE` when the API creates the filter.' },
   IP_CUCKOO_FILTER_BUCKET_SIZE: { default: '2', doc: 'Cuckoo filter bucket size (1-255): its false-positive rate is at most 2 × bucket size / 256 (1.6% at 2).' },
   IP_CUCKOO_FILTER_EXPANSION: { default: '1', doc: 'Growth when the filter fills: each new sub-filter holds capacity × expansion^n (up to 32 sub-filters). 0 refuses additions once full.' },
-  ADMIN_TOKEN: { default: undefined, doc: 'Bearer token of the admin API (`/admin/blacklist`); unset, the admin API is off.' },
+  ADMIN_TOKEN: { default: undefined, secret: true, doc: 'Bearer token of the admin API (`/admin/blacklist`); unset, the admin API is off.' },
   BAN_SWEEP_INTERVAL_MS: { default: '1000', doc: 'How often a worker ends the temporary bans that are due.' },
   DECISION_STREAM_NAME: { default: 'fraud:decisions', doc: 'Stream every decision is appended to.' },
   DECISION_STREAM_MAXLEN: { default: '1000000', doc: 'Approximate cap of the decision stream (`XADD MAXLEN ~`).' },
@@ -46,9 +46,20 @@ export const SETTINGS = {
   FAIL_MODE: { default: 'closed', doc: '`closed`: answer 503 when Redis fails. `open`: answer `clean` with `"degraded": true` and count the click nowhere.' },
   LOG_LEVEL: { default: 'info', doc: 'pino level: fatal, error, warn, info, debug, trace or silent.' },
   SHUTDOWN_TIMEOUT_MS: { default: '10000', doc: 'On SIGTERM/SIGINT, longest wait for in-flight requests before connections are cut.' },
-} as const satisfies Record<string, { default: string | undefined; doc: string }>;
+} as const satisfies Record<string, { default: string | undefined; doc: string; secret?: true }>;
 
 type SettingName = keyof typeof SETTINGS;
+
+/**
+ * A setting's value as a problem report may show it. A secret (a token, a URL that can carry a
+ * password) is never printed, not even a wrong one, which may be the right one mistyped or pasted
+ * into the wrong variable: only its length.
+ */
+function shownValue(name: string, value: string | undefined): string {
+  const secret = (SETTINGS as Record<string, { secret?: true }>)[name]?.secret === true;
+  if (!secret || value === undefined) return JSON.stringify(value);
+  return `${[...value].length} characters, not shown: ${name} is secret`;
+}
 
 const wholeNumber = (min: number, max: number) =>
   z
@@ -192,7 +203,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
       ok: false,
       problems: parsed.error.issues.map((issue) => {
         const name = String(issue.path[0]);
-        return `${name} ${issue.message} (got ${JSON.stringify(input[name])})`;
+        return `${name} ${issue.message} (got ${shownValue(name, input[name])})`;
       }),
     };
   }

@@ -69,7 +69,7 @@ describe('parseConfig', () => {
       ok: false,
       problems: [
         'PORT must be at most 65535 (got "70000")',
-        'REDIS_URL must be a redis:// or rediss:// URL (got "http://redis:6379")',
+        'REDIS_URL must be a redis:// or rediss:// URL (got 17 characters, not shown: REDIS_URL is secret)',
         'REDIS_TIMEOUT_MS must be at least 1 (got "0")',
         'CLICK_SPAM_THRESHOLD must be a whole number (got "abc")',
         'CLICK_SPAM_WINDOW_IN_SEC must be more than 0 (got "-1")',

@@ -54,10 +54,11 @@ function logConnectionChanges(redis: Redis, logger: Logger): void {
   });
 }
 
-/** The URL with any password masked, for logs and /readyz. */
+/** The URL with any password masked, for logs and /readyz (ioredis also reads one from `?password=`). */
 export function redactedUrl(url: string): string {
   const parsed = new URL(url);
   if (parsed.password) parsed.password = '***';
+  if (parsed.searchParams.has('password')) parsed.searchParams.set('password', '***');
   return parsed.toString();
 }
 

@@ -1,0 +1,90 @@
+import { randomUUID } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig, SETTINGS } from '../src/config.js';
+import { redisUrl, testConfig } from './support/api.js';
+import { listeningPort, startMain } from './support/process.js';
+
+const running: ChildProcess[] = [];
+afterEach(() => {
+  for (const child of running.splice(0)) child.kill('SIGKILL');
+});
+
+describe('secret settings are never printed', () => {
+  it('marks the token, the password and the URL that can carry one as secret', () => {
+    const secrets = Object.entries(SETTINGS)
+      .filter(([, setting]) => 'secret' in setting && setting.secret)
+      .map(([name]) => name);
+    expect(secrets).toEqual(['REDIS_URL', 'ADMIN_TOKEN']);
+  });
+
+  it('reports a wrong secret by its length, never its value', () => {
+    const result = parseConfig({ ADMIN_TOKEN: 'hunter2-secret', REDIS_URL: 'http://:hunter3@redis:6379' });
+    expect(result).toEqual({
+      ok: false,
+      problems: [
+        'REDIS_URL must be a redis:// or rediss:// URL (got 26 characters, not shown: REDIS_URL is secret)',
+        'ADMIN_TOKEN must be at least 16 characters (got 14 characters, not shown: ADMIN_TOKEN is secret)',
+      ],
+    });
+  });
+
+  it('refuses to start on a wrong secret without printing it', async () => {
+    const main = startMain({ ADMIN_TOKEN: 'hunter2-secret', REDIS_URL: 'http://:hunter3@redis:6379' });
+    running.push(main.child);
+    expect(await main.exit).toBe(1);
+    expect(main.stderr().trim().split('\n')).toEqual([
+      'Invalid setting: REDIS_URL must be a redis:// or rediss:// URL (got 26 characters, not shown: REDIS_URL is secret)',
+      'Invalid setting: ADMIN_TOKEN must be at least 16 characters (got 14 characters, not shown: ADMIN_TOKEN is secret)',
+    ]);
+    expect(main.stdout() + main.stderr()).not.toMatch(/hunter/);
+  });
+
+  describe('a running service with a password-protected Redis', () => {
+    const user = `test-secrets-${randomUUID().slice(0, 8)}`;
+    const password = `redis-password-${randomUUID()}`;
+    const adminToken = `admin-token-${randomUUID()}`;
+    const { hostname, port } = new URL(redisUrl);
+    let admin: Redis;
+
+    beforeAll(async () => {
+      admin = new Redis(redisUrl);
+      // A user of its own, so that the password is really used and really needed.
+      await admin.call('ACL', 'SETUSER', user, 'on', `>${password}`, '~*', '&*', '+@all');
+    });
+    afterAll(async () => {
+      await admin.call('ACL', 'DELUSER', user);
+      admin.disconnect();
+    });
+
+    /** Runs the service (API and worker) at debug level, uses it a little, stops it, and answers all it printed and /readyz. */
+    async function printedBy(url: string, env: Record<string, string>) {
+      const main = startMain({ ...testConfig().env, ...env, REDIS_URL: url, LOG_LEVEL: 'debug' });
+      running.push(main.child);
+      const base = `http://127.0.0.1:${await listeningPort(main.stdout, main.exit)}`;
+      const readyz = await fetch(`${base}/readyz`);
+      expect(readyz.status).toBe(200);
+      const readyzBody = await readyz.text();
+      const click = await fetch(base, { method: 'POST', body: JSON.stringify({ device_id: 'd', ip: '10.0.0.1', transaction_id: 't' }) });
+      expect(click.status).toBe(200);
+      main.child.kill('SIGTERM');
+      expect(await main.exit).toBe(0);
+      return { readyz: JSON.parse(readyzBody) as { redis: { url: string } }, printed: main.stdout() + main.stderr() + readyzBody };
+    }
+
+    it('shows neither the Redis password in the URL nor the admin token in its logs or /readyz', async () => {
+      const { readyz, printed } = await printedBy(`redis://${user}:${password}@${hostname}:${port}`, { ADMIN_TOKEN: adminToken });
+      expect(readyz.redis.url).toBe(`redis://${user}:***@${hostname}:${port}`);
+      expect(printed).toContain('admin API on /admin/blacklist');
+      expect(printed).not.toContain(password);
+      expect(printed).not.toContain(adminToken);
+    });
+
+    it('masks a password given as ?password=, which ioredis reads too', async () => {
+      const { readyz, printed } = await printedBy(`redis://${hostname}:${port}/?username=${user}&password=${password}`, {});
+      expect(readyz.redis.url).toBe(`redis://${hostname}:${port}/?username=${user}&password=***`);
+      expect(printed).not.toContain(password);
+    });
+  });
+});
