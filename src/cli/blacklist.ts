@@ -3,6 +3,7 @@ import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Command, InvalidArgumentError } from 'commander';
 import type { BlacklistAdmin } from '../admin/blacklist-admin.js';
+import { describeEntry } from '../admin/blacklist-audit.js';
 import { openBlacklistAdmin } from '../admin/open-admin.js';
 import { parseConfig } from '../config.js';
 import { MAX_SOURCE_LENGTH, MAX_TTL_SECONDS, parseBanReason, parseBanRequest, parseDuration, type Ban } from '../domain/ban.js';
@@ -35,13 +36,35 @@ program
 
 program
   .command('remove')
-  .description('unblock an address and forget its record')
-  .argument('<ip>', 'IPv4 or IPv6 address', ipArgument)
-  .action((ip: string) =>
+  .description('unblock an address and forget its record; an entry in another spelling (added with redis-cli) goes too when named so')
+  .argument('<ip>', 'IPv4 or IPv6 address, in any spelling', spellingArgument)
+  .action((spelling: string) =>
     withAdmin(async (admin) => {
-      const { unblocked, entryRemoved } = await admin.remove(ip);
-      if (!unblocked && !entryRemoved) fail(`${ip} is not blacklisted`);
-      print(`unblocked ${ip}${entryRemoved ? '' : ' (it had no record)'}`);
+      const ip = canonicalIp(spelling)!;
+      const { unblocked, entryRemoved, spellingRemoved } = await admin.remove(ip, spelling);
+      if (!unblocked && !entryRemoved && !spellingRemoved) fail(`${spelling} is not blacklisted`);
+      if (unblocked || entryRemoved) print(`unblocked ${ip}${entryRemoved ? '' : ' (it had no record)'}`);
+      if (spellingRemoved) print(`removed the entry ${JSON.stringify(spelling)}, not in canonical form (it blocked nothing)`);
+    }),
+  );
+
+program
+  .command('non-canonical')
+  .description('list the entries of the set blacklist that block nothing because they are not in canonical form (added with redis-cli as 2001:DB8::9, say)')
+  .option('--fix', 'replace each by its canonical spelling, and remove those that are no address at all')
+  .action((options: { fix?: boolean }) =>
+    withAdmin(async (admin) => {
+      let [found, scanned] = [0, 0];
+      let cursor: string | undefined;
+      // A page at a time, each bounded; the whole set in the end, as the operator asked.
+      do {
+        const page = options.fix ? await admin.fixNonCanonical(cursor) : await admin.nonCanonical(cursor);
+        for (const entry of page.entries) print(options.fix ? describeFix(entry) : describeEntry(entry));
+        found += page.entries.length;
+        scanned += page.scanned;
+        cursor = page.nextCursor;
+      } while (cursor !== undefined);
+      print(`${found} entries not in canonical form${options.fix ? ' fixed' : ''} (${scanned} entries looked at)`);
     }),
   );
 
@@ -114,6 +137,16 @@ function ipArgument(text: string): string {
   const ip = canonicalIp(text);
   if (ip === undefined) throw new InvalidArgumentError('not an IPv4 or IPv6 address.');
   return ip;
+}
+
+function describeFix({ raw, canonical }: { raw: string; canonical: string | null }): string {
+  return canonical === null ? `removed ${JSON.stringify(raw)} (not an address)` : `replaced ${JSON.stringify(raw)} by ${canonical}`;
+}
+
+/** An address as the operator wrote it: checked, but kept in its spelling. */
+function spellingArgument(text: string): string {
+  ipArgument(text);
+  return text;
 }
 
 function ttlArgument(text: string): number {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { inject } from 'vitest';
 import { parseConfig, type Config } from '../../src/config.js';
 import { startApi, type ApiService } from '../../src/http/start-api.js';
@@ -60,9 +60,9 @@ export interface ClickAnswer {
 }
 
 /** The real API (same composition as `npm start`) on a free port, against a real Redis. */
-export async function startTestApi(env: Record<string, string> = {}, url = redisUrl): Promise<TestApi> {
+export async function startTestApi(env: Record<string, string> = {}, url = redisUrl, logger: Logger = pino({ level: 'silent' })): Promise<TestApi> {
   const config = testConfig(env);
-  const service = await startApi(config, url, pino({ level: 'silent' }));
+  const service = await startApi(config, url, logger);
   const base = `http://127.0.0.1:${service.port}`;
   const admin = new Redis(url);
   // The outage tests stop Redis under this client; it reconnects by itself.
@@ -117,3 +117,10 @@ export async function dropSearchIndexes(redis: Redis, namespace: string): Promis
 }
 
 export const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+/** A logger that keeps every line it writes, to look at what a service logged. */
+export function capturingLogger(): { logger: Logger; lines: () => Array<Record<string, unknown>> } {
+  const written: string[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void written.push(line) });
+  return { logger, lines: () => written.map((line) => JSON.parse(line) as Record<string, unknown>) };
+}
