@@ -27,6 +27,7 @@ export const SETTINGS = {
   IP_CUCKOO_FILTER_BUCKET_SIZE: { default: '2', doc: 'Cuckoo filter bucket size (1-255): its false-positive rate is at most 2 × bucket size / 256 (1.6% at 2).' },
   IP_CUCKOO_FILTER_EXPANSION: { default: '1', doc: 'Growth when the filter fills: each new sub-filter holds capacity × expansion^n (up to 32 sub-filters). 0 refuses additions once full.' },
   ADMIN_TOKEN: { default: undefined, secret: true, doc: 'Bearer token of the admin API (`/admin/blacklist`); unset, the admin API is off.' },
+  VIEWER_PASSWORD: { default: undefined, secret: true, doc: 'Password of the read-only views that show every click (`GET /` live page, `/events`, `/stats`): HTTP basic auth with the user name `viewer`; at least 12 characters. Unset, those views are open. Clicks, `/healthz`, `/readyz` and the admin API never ask for it.' },
   BAN_SWEEP_INTERVAL_MS: { default: '1000', doc: 'How often a worker ends the temporary bans that are due.' },
   DECISION_STREAM_NAME: { default: 'fraud:decisions', doc: 'Stream every decision is appended to.' },
   DECISION_STREAM_MAXLEN: { default: '1000000', doc: 'Approximate cap of the decision stream (`XADD MAXLEN ~`).' },
@@ -105,6 +106,7 @@ const envSchema = z.object({
   IP_CUCKOO_FILTER_BUCKET_SIZE: wholeNumber(1, 255),
   IP_CUCKOO_FILTER_EXPANSION: wholeNumber(0, 32_768),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  VIEWER_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),
   BAN_SWEEP_INTERVAL_MS: wholeNumber(10, 3_600_000),
   DECISION_STREAM_NAME: keyName,
   DECISION_STREAM_MAXLEN: wholeNumber(1, Number.MAX_SAFE_INTEGER),
@@ -183,6 +185,11 @@ export interface Config {
   };
   /** The live page's event streams. */
   live: { maxEventStreams: number };
+  /** The read-only views (live page, /events, /stats). */
+  viewer: {
+    /** Undefined: the views are open. */
+    password: string | undefined;
+  };
   failMode: 'closed' | 'open';
   logLevel: z.output<typeof envSchema>['LOG_LEVEL'];
   shutdownTimeoutMs: number;
@@ -253,6 +260,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
         appName: e.METRICS_APP_NAME,
       },
       live: { maxEventStreams: e.MAX_EVENT_STREAMS },
+      viewer: { password: e.VIEWER_PASSWORD },
       failMode: e.FAIL_MODE,
       logLevel: e.LOG_LEVEL,
       shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

@@ -26,6 +26,7 @@ describe('parseConfig', () => {
         },
         stats: { backend: 'auto', retentionMs: 86_400_000, minuteRetentionMs: 2_592_000_000, appName: 'click-fraud' },
         live: { maxEventStreams: 100 },
+        viewer: { password: undefined },
         failMode: 'closed',
         logLevel: 'info',
         shutdownTimeoutMs: 10_000,

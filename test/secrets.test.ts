@@ -12,11 +12,11 @@ afterEach(() => {
 });
 
 describe('secret settings are never printed', () => {
-  it('marks the token, the password and the URL that can carry one as secret', () => {
+  it('marks the tokens, the passwords and the URL that can carry one as secret', () => {
     const secrets = Object.entries(SETTINGS)
       .filter(([, setting]) => 'secret' in setting && setting.secret)
       .map(([name]) => name);
-    expect(secrets).toEqual(['REDIS_URL', 'ADMIN_TOKEN']);
+    expect(secrets).toEqual(['REDIS_URL', 'ADMIN_TOKEN', 'VIEWER_PASSWORD']);
   });
 
   it('reports a wrong secret by its length, never its value', () => {
@@ -45,6 +45,7 @@ describe('secret settings are never printed', () => {
     const user = `test-secrets-${randomUUID().slice(0, 8)}`;
     const password = `redis-password-${randomUUID()}`;
     const adminToken = `admin-token-${randomUUID()}`;
+    const viewerPassword = `viewer-password-${randomUUID()}`;
     const { hostname, port } = new URL(redisUrl);
     let admin: Redis;
 
@@ -60,10 +61,13 @@ describe('secret settings are never printed', () => {
 
     /** Runs the service (API and worker) at debug level, uses it a little, stops it, and answers all it printed and /readyz. */
     async function printedBy(url: string, env: Record<string, string>) {
-      const main = startMain({ ...testConfig().env, ...env, REDIS_URL: url, LOG_LEVEL: 'debug' });
+      const main = startMain({ ...testConfig().env, ...env, REDIS_URL: url, VIEWER_PASSWORD: viewerPassword, LOG_LEVEL: 'debug' });
       running.push(main.child);
       const base = `http://127.0.0.1:${await listeningPort(main.stdout, main.exit)}`;
       const readyz = await fetch(`${base}/readyz`);
+      // The views, right and wrong, for what they might log.
+      expect((await fetch(`${base}/stats`, { headers: { authorization: `Basic ${Buffer.from(`viewer:${viewerPassword}`).toString('base64')}` } })).status).toBe(200);
+      expect((await fetch(`${base}/stats`, { headers: { authorization: 'Basic d3Jvbmc6d3Jvbmc=' } })).status).toBe(401);
       expect(readyz.status).toBe(200);
       const readyzBody = await readyz.text();
       const click = await fetch(base, { method: 'POST', body: JSON.stringify({ device_id: 'd', ip: '10.0.0.1', transaction_id: 't' }) });
@@ -73,12 +77,14 @@ describe('secret settings are never printed', () => {
       return { readyz: JSON.parse(readyzBody) as { redis: { url: string } }, printed: main.stdout() + main.stderr() + readyzBody };
     }
 
-    it('shows neither the Redis password in the URL nor the admin token in its logs or /readyz', async () => {
+    it('shows neither the Redis password in the URL, the admin token nor the viewer password in its logs or /readyz', async () => {
       const { readyz, printed } = await printedBy(`redis://${user}:${password}@${hostname}:${port}`, { ADMIN_TOKEN: adminToken });
       expect(readyz.redis.url).toBe(`redis://${user}:***@${hostname}:${port}`);
       expect(printed).toContain('admin API on /admin/blacklist');
+      expect(printed).toContain('need VIEWER_PASSWORD');
       expect(printed).not.toContain(password);
       expect(printed).not.toContain(adminToken);
+      expect(printed).not.toContain(viewerPassword);
     });
 
     it('masks a password given as ?password=, which ioredis reads too', async () => {

@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { Router, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import type { BlacklistAdmin } from '../admin/blacklist-admin.js';
@@ -9,6 +8,7 @@ import { BlacklistFullError, NotEnumerableError, type NonCanonicalPage } from '.
 import type { Logger } from 'pino';
 import { sendError } from './errors.js';
 import { jsonBody } from './json-body.js';
+import { matchesSecret, secretDigest } from './secret-match.js';
 
 export const ADMIN_PATH = '/admin/blacklist';
 
@@ -83,13 +83,11 @@ export function adminRouter(admin: BlacklistAdmin | undefined, token: string | u
   return router;
 }
 
-/** Compares digests, so that neither the token's content nor its length leaks through timing. */
 function requireBearer(token: string): RequestHandler {
-  const expected = createHash('sha256').update(token).digest();
+  const expected = secretDigest(token);
   return (req, res, next) => {
     const match = /^Bearer (.+)$/.exec(req.get('authorization') ?? '');
-    const given = createHash('sha256').update(match?.[1] ?? '').digest();
-    if (match && timingSafeEqual(given, expected)) return next();
+    if (match && matchesSecret(match[1]!, expected)) return next();
     res.set('WWW-Authenticate', 'Bearer');
     sendError(res, 401, { error: 'unauthorized', message: 'the admin API needs Authorization: Bearer <ADMIN_TOKEN>' });
   };

@@ -10,6 +10,7 @@ import { errorHandler, notFound } from './errors.js';
 import { jsonBody } from './json-body.js';
 import { livePage } from './live-page.js';
 import { statsRoute, type StatsRouteDependencies } from './stats-route.js';
+import { viewerAuth, VIEWER_USER } from './viewer-auth.js';
 
 export interface Readiness {
   ready: boolean;
@@ -26,6 +27,8 @@ export interface AppDependencies {
   events: RequestHandler;
   failMode: FailMode;
   batchMaxClicks: number;
+  /** Password of the read-only views (VIEWER_PASSWORD); undefined: they are open. */
+  viewerPassword: string | undefined;
   logger: Logger;
 }
 
@@ -38,7 +41,7 @@ export function batchBodyLimit(maxClicks: number): number {
   return Math.max(MAX_BODY_BYTES, maxClicks * MAX_CLICK_JSON_BYTES + BATCH_ENVELOPE_BYTES);
 }
 
-export function createApp({ clicks, stats, admin, readiness, events, failMode, batchMaxClicks, logger }: AppDependencies): Express {
+export function createApp({ clicks, stats, admin, readiness, events, failMode, batchMaxClicks, viewerPassword, logger }: AppDependencies): Express {
   const app = express();
   app.disable('x-powered-by');
   // Express would hash every response body into an ETag, POSTs included; no answer here is cached.
@@ -55,10 +58,15 @@ export function createApp({ clicks, stats, admin, readiness, events, failMode, b
     const state = await readiness();
     res.status(state.ready ? 200 : 503).json(state);
   });
-  app.get('/stats', statsRoute(stats));
+  // The views that show every click (address, device, verdict) or the traffic's volume, read by
+  // people; clicks, probes and the admin API (its own token) never need the viewer password.
+  const viewer = viewerAuth(viewerPassword);
+  if (viewerPassword === undefined) logger.info('live page, /events and /stats are open: set VIEWER_PASSWORD to require a password');
+  else logger.info(`live page, /events and /stats need VIEWER_PASSWORD (HTTP basic auth, user "${VIEWER_USER}")`);
+  app.get('/stats', viewer, statsRoute(stats));
   app.use(adminRouter(admin?.blacklist, admin?.token, logger));
-  app.get('/events', events);
-  app.use(livePage());
+  app.get('/events', viewer, events);
+  app.use(livePage(viewer));
 
   app.use(notFound);
   app.use(errorHandler(logger));

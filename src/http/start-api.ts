@@ -96,6 +96,7 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
       events: events.route,
       failMode: config.failMode,
       batchMaxClicks: config.http.batchMaxClicks,
+      viewerPassword: config.viewer.password,
       logger,
     });
     const http = await listen(app, config.http);
