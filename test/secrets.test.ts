@@ -3,7 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig, SETTINGS } from '../src/config.js';
-import { redisUrl, testConfig } from './support/api.js';
+import { capturingLogger, redisUrl, startTestApi, testConfig } from './support/api.js';
 import { listeningPort, startMain } from './support/process.js';
 
 const running: ChildProcess[] = [];
@@ -60,8 +60,8 @@ describe('secret settings are never printed', () => {
     });
 
     /** Runs the service (API and worker) at debug level, uses it a little, stops it, and answers all it printed and /readyz. */
-    async function printedBy(url: string, env: Record<string, string>) {
-      const main = startMain({ ...testConfig().env, ...env, REDIS_URL: url, VIEWER_PASSWORD: viewerPassword, LOG_LEVEL: 'debug' });
+    async function printedBy(url: string) {
+      const main = startMain({ ...testConfig().env, REDIS_URL: url, ADMIN_TOKEN: adminToken, VIEWER_PASSWORD: viewerPassword, LOG_LEVEL: 'debug' });
       running.push(main.child);
       const base = `http://127.0.0.1:${await listeningPort(main.stdout, main.exit)}`;
       const readyz = await fetch(`${base}/readyz`);
@@ -78,7 +78,7 @@ describe('secret settings are never printed', () => {
     }
 
     it('shows neither the Redis password in the URL, the admin token nor the viewer password in its logs or /readyz', async () => {
-      const { readyz, printed } = await printedBy(`redis://${user}:${password}@${hostname}:${port}`, { ADMIN_TOKEN: adminToken });
+      const { readyz, printed } = await printedBy(`redis://${user}:${password}@${hostname}:${port}`);
       expect(readyz.redis.url).toBe(`redis://${user}:***@${hostname}:${port}`);
       expect(printed).toContain('admin API on /admin/blacklist');
       expect(printed).toContain('need VIEWER_PASSWORD');
@@ -88,9 +88,16 @@ describe('secret settings are never printed', () => {
     });
 
     it('masks a password given as ?password=, which ioredis reads too', async () => {
-      const { readyz, printed } = await printedBy(`redis://${hostname}:${port}/?username=${user}&password=${password}`, {});
-      expect(readyz.redis.url).toBe(`redis://${hostname}:${port}/?username=${user}&password=***`);
-      expect(printed).not.toContain(password);
+      const log = capturingLogger('debug');
+      const api = await startTestApi({}, `redis://${hostname}:${port}/?username=${user}&password=${password}`, log.logger);
+      try {
+        const readyz = await (await fetch(`${api.base}/readyz`)).text();
+        expect((JSON.parse(readyz) as { redis: { url: string } }).redis.url).toBe(`redis://${hostname}:${port}/?username=${user}&password=***`);
+        expect((await api.click('d', 't')).fraud_type).toBe('clean');
+        expect(readyz + JSON.stringify(log.lines())).not.toContain(password);
+      } finally {
+        await api.close();
+      }
     });
   });
 });

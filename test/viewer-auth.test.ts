@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config.js';
-import { sleep, startTestApi, type TestApi } from './support/api.js';
+import { sleep, startTestApi, untilNoStreams, type TestApi } from './support/api.js';
 import { openEventStream } from './support/event-stream.js';
 
 const PASSWORD = 'viewer-password-0123';
@@ -17,6 +17,12 @@ const VIEWS = [
   ['GET', '/events', {}],
   ['HEAD', '/events', {}],
 ] as const;
+
+/** Stops reading an event stream, and waits until the API has let it go before the next request. */
+async function closeStream(api: TestApi, res: Response): Promise<void> {
+  await res.body?.cancel();
+  await untilNoStreams(api);
+}
 
 describe('VIEWER_PASSWORD protects the read-only views', () => {
   let api: TestApi;
@@ -51,7 +57,7 @@ describe('VIEWER_PASSWORD protects the read-only views', () => {
     for (const [method, path, headers] of VIEWS) {
       const res = await request(method, path, { ...headers, ...VIEWER });
       expect(res.status, `${method} ${path}`).toBe(200);
-      if (path === '/events' && method === 'GET') await res.body?.cancel();
+      if (path === '/events' && method === 'GET') await closeStream(api, res);
       else await res.arrayBuffer();
     }
     const stream = await openEventStream(api.base, VIEWER);
@@ -63,6 +69,7 @@ describe('VIEWER_PASSWORD protects the read-only views', () => {
       expect(JSON.parse(event!.data)).toMatchObject({ ip: '192.0.2.77', device_id: 'dev-viewer' });
     } finally {
       stream.close();
+      await untilNoStreams(api);
     }
   });
 
@@ -88,7 +95,8 @@ describe('without VIEWER_PASSWORD', () => {
     for (const [method, path, headers] of VIEWS) {
       const res = await fetch(`${api.base}${path}`, { method, headers });
       expect(res.status, `${method} ${path}`).toBe(200);
-      if (path === '/events' && method === 'GET') await res.body?.cancel();
+      if (path === '/events' && method === 'GET') await closeStream(api, res);
+      else await res.arrayBuffer();
     }
   });
 });

@@ -119,8 +119,21 @@ export async function dropSearchIndexes(redis: Redis, namespace: string): Promis
 export const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 /** A logger that keeps every line it writes, to look at what a service logged. */
-export function capturingLogger(): { logger: Logger; lines: () => Array<Record<string, unknown>> } {
+export function capturingLogger(level = 'info'): { logger: Logger; lines: () => Array<Record<string, unknown>> } {
   const written: string[] = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => void written.push(line) });
+  const logger = pino({ level }, { write: (line: string) => void written.push(line) });
   return { logger, lines: () => written.map((line) => JSON.parse(line) as Record<string, unknown>) };
+}
+
+/**
+ * Waits until the API has seen its event streams close. Requests sent while a cancelled stream was
+ * still being torn down have left the API's close() waiting about 4 s, undici's keep-alive, for a
+ * connection Node did not count as idle.
+ */
+export async function untilNoStreams(api: TestApi, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (api.service.eventStreams > 0) {
+    if (Date.now() > deadline) throw new Error(`${api.service.eventStreams} event streams still open after ${timeoutMs} ms`);
+    await sleep(10);
+  }
 }
