@@ -218,7 +218,7 @@ async function redisCeiling(url: string, nextClick: () => { device_id: string; i
           for (let i = 0; i < 500; i++) {
             const click = nextClick();
             const keys = deviceKeys(namespace, click.device_id);
-            pipeline.checkClick(env.IP_CUCKOO_FILTER_NAME, keys.window, keys.verdicts, env.DECISION_STREAM_NAME, backend, click.ip, click.device_id, click.transaction_id, 2, WINDOW_SECONDS * 1000, 1_000_000);
+            pipeline.checkClick(env.IP_CUCKOO_FILTER_NAME, keys.window, keys.verdicts, env.DECISION_STREAM_NAME, backend, click.ip, click.device_id, click.transaction_id, 2, WINDOW_SECONDS * 1000, 1_000_000, Number.MAX_SAFE_INTEGER);
           }
           await pipeline.exec();
           done += 500;

@@ -18,7 +18,8 @@ export const SETTINGS = {
   REDIS_PORT: { default: undefined, doc: 'Redis port with REDIS_HOST (6379 when only the host is given).' },
   REDIS_DATA_DIR: { default: '.redis-data', doc: 'With no Redis configured, `npm start` runs a private `redis-server` with its data (AOF) in this folder.' },
   REDIS_SERVER_BIN: { default: undefined, doc: 'Server program of that private Redis (a name on PATH or a path). Unset: `redis-stack-server` (Redis Stack, with the modules) when on PATH, else `redis-server`.' },
-  REDIS_TIMEOUT_MS: { default: '250', doc: 'Longest a click waits for Redis before it is answered 503 (or degraded, see FAIL_MODE).' },
+  REDIS_TIMEOUT_MS: { default: '250', doc: 'Longest a click waits for Redis before it is answered 503 (or degraded, see FAIL_MODE); a batch waits this plus 1 ms for each of its clicks and each click already waiting in the process. A check that reaches Redis later records nothing.' },
+  REDIS_MAX_IN_FLIGHT: { default: '10000', doc: 'Most clicks one API process has waiting for Redis at once; past it, and while Redis is not answering, clicks are answered 503 at once instead of queued.' },
   CLICK_SPAM_THRESHOLD: { default: '2', doc: 'A click is `click_spam` when its device already has this many clicks inside the window.' },
   CLICK_SPAM_WINDOW_IN_SEC: { default: '10', doc: 'Length of the sliding window per device, in seconds (decimals allowed).' },
   BLACKLIST_BACKEND: { default: 'auto', doc: '`auto`: a cuckoo filter where RedisBloom is loaded, else a set. `cuckoo` or `set` force one (`cuckoo` refuses to start without RedisBloom).' },
@@ -98,6 +99,7 @@ const envSchema = z.object({
   REDIS_DATA_DIR: z.string().min(1),
   REDIS_SERVER_BIN: z.string().trim().min(1).optional(),
   REDIS_TIMEOUT_MS: wholeNumber(1, 60_000),
+  REDIS_MAX_IN_FLIGHT: wholeNumber(1, 1_000_000),
   CLICK_SPAM_THRESHOLD: wholeNumber(1, 1_000_000),
   CLICK_SPAM_WINDOW_IN_SEC: positiveSeconds,
   BLACKLIST_BACKEND: z.enum(['auto', 'cuckoo', 'set'], 'must be auto, cuckoo or set'),
@@ -157,6 +159,8 @@ export interface Config {
     /** Undefined: redis-stack-server when on PATH, else redis-server. */
     serverBin: string | undefined;
     timeoutMs: number;
+    /** Clicks waiting for Redis at once, per API process. */
+    maxInFlight: number;
   };
   clickSpam: { threshold: number; windowMs: number };
   blacklist: { backend: 'auto' | BlacklistBackend; key: string; capacity: number; bucketSize: number; expansion: number };
@@ -232,6 +236,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
         dataDir: e.REDIS_DATA_DIR,
         serverBin: e.REDIS_SERVER_BIN,
         timeoutMs: e.REDIS_TIMEOUT_MS,
+        maxInFlight: e.REDIS_MAX_IN_FLIGHT,
       },
       clickSpam: { threshold: e.CLICK_SPAM_THRESHOLD, windowMs: Math.round(e.CLICK_SPAM_WINDOW_IN_SEC * 1000) },
       blacklist: {

@@ -20,8 +20,13 @@ const logger = pino({ level: config.logLevel });
 const apiProcesses = config.http.processes === 'auto' ? availableParallelism() : config.http.processes;
 
 let localRedis: LocalRedisServer | undefined;
-/** What to close on shutdown, in order: the API first, so no new decisions arrive while the worker finishes. */
-const parts: Array<{ close(): Promise<void> }> = [];
+/**
+ * What to close on shutdown, in order: the API first, so no new decisions arrive while the worker
+ * finishes. Each is given the moment by which it must be done.
+ */
+const parts: Array<{ close(deadlineMs?: number): Promise<void> }> = [];
+/** Of SHUTDOWN_TIMEOUT_MS, what is kept for stopping the private Redis and exiting. */
+const EXIT_RESERVE_MS = 250;
 
 async function start(): Promise<void> {
   let redisUrl = config.redis.url;
@@ -46,7 +51,13 @@ async function stop(cause: string, detail?: string, exitCode = 0): Promise<void>
   if (stopping) return;
   stopping = true;
   logger.info({ cause, detail }, 'shutting down: finishing in-flight work');
-  for (const part of parts) await part.close();
+  // Whatever state Redis is in (down, hung, failing over), the process is gone by the deadline.
+  setTimeout(() => {
+    logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown did not finish within SHUTDOWN_TIMEOUT_MS; exiting anyway');
+    process.exit(1);
+  }, config.shutdownTimeoutMs).unref();
+  const deadline = Date.now() + Math.max(0, config.shutdownTimeoutMs - EXIT_RESERVE_MS);
+  for (const part of parts) await part.close(deadline);
   await localRedis?.stop();
   logger.info('stopped');
   process.exit(exitCode);

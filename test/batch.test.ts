@@ -115,3 +115,33 @@ describe('POST /batch', () => {
     expect(((await bad.json()) as { error: string }).error).toBe('invalid_json');
   });
 });
+
+describe('POST /batch under load (batches of 1,000, 8 senders at once)', () => {
+  let api: TestApi;
+  beforeAll(async () => {
+    api = await startTestApi();
+  });
+  afterAll(() => api.close());
+
+  it('decides every click: a batch waits for Redis by its size and what waits ahead of it, not the single-click timeout', async () => {
+    const SENDERS = 8;
+    const ROUNDS = 4;
+    const statuses: number[] = [];
+    let decided = 0;
+    const sender = async (s: number) => {
+      for (let round = 0; round < ROUNDS; round++) {
+        const clicks = Array.from({ length: 1000 }, (_, i) => ({ device_id: `load-${s}-${round}-${i % 200}`, ip: '10.2.0.1', transaction_id: `t-${i}` }));
+        const res = await fetch(`${api.base}/batch`, { method: 'POST', body: JSON.stringify({ clicks }) });
+        statuses.push(res.status);
+        // Read first, then add: `decided += await ...` would read `decided` before the await.
+        const { results } = (await res.json()) as BatchAnswer;
+        decided += results.filter((r) => r.stream_id).length;
+      }
+    };
+    const before = await api.admin.xlen(api.config.stream.key);
+    await Promise.all(Array.from({ length: SENDERS }, (_, s) => sender(s)));
+    expect(statuses).toEqual(Array(SENDERS * ROUNDS).fill(200));
+    expect(decided).toBe(SENDERS * ROUNDS * 1000);
+    expect(await api.admin.xlen(api.config.stream.key)).toBe(before + decided);
+  });
+});

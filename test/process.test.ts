@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startLocalRedis } from '../src/redis/local-server.js';
 import { redisStackServerBin, redisUrl, testConfig } from './support/api.js';
 import { listeningPort, startMain } from './support/process.js';
 
@@ -79,6 +80,42 @@ describe('the service process', () => {
     expect(((await res.json()) as { fraud_type: string }).fraud_type).toBe('clean');
     expect(await main.exit).toBe(0);
     expect(main.stdout()).toContain('"msg":"stopped"');
+  });
+});
+
+describe('shutdown when Redis is away, with the admin API on (own redis-server)', () => {
+  const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
+  const SHUTDOWN_TIMEOUT_MS = 3000;
+
+  it.skipIf(!hasRedisServer).each(['down', 'hung'])('finishes within SHUTDOWN_TIMEOUT_MS when Redis is %s', async (state) => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'click-fraud-shutdown-'));
+    const server = await startLocalRedis({ dataDir });
+    try {
+      const main = startMain({
+        ...testConfig().env,
+        LOG_LEVEL: 'info',
+        REDIS_URL: server.url,
+        ADMIN_TOKEN: 'shutdown-test-token-0123456789',
+        SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
+      });
+      running.push(main.child);
+      await listeningPort(main.stdout, main.exit);
+      if (state === 'down') await server.kill();
+      else process.kill(server.pid, 'SIGSTOP');
+      await new Promise((done) => setTimeout(done, 500));
+
+      const started = performance.now();
+      main.child.kill('SIGTERM');
+      const code = await main.exit;
+      const tookMs = performance.now() - started;
+      expect(code, main.stdout()).toBe(0);
+      expect(main.stdout()).toContain('"msg":"stopped"');
+      expect(tookMs, main.stdout()).toBeLessThan(SHUTDOWN_TIMEOUT_MS);
+    } finally {
+      if (state === 'hung') process.kill(server.pid, 'SIGCONT');
+      await server.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
 

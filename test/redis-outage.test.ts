@@ -4,8 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
 import { startLocalRedis, type LocalRedisServer } from '../src/redis/local-server.js';
-import { sleep, startTestApi, type TestApi } from './support/api.js';
+import { timeSeriesKey } from '../src/stats/series.js';
+import { startWorker } from '../src/worker/start-worker.js';
+import { redisStackServerBin, sleep, startTestApi, type TestApi } from './support/api.js';
+import { labelsOf, fieldMap } from './support/replies.js';
 import { openEventStream } from './support/event-stream.js';
 
 const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
@@ -78,7 +82,7 @@ describe.skipIf(!hasRedisServer)('when Redis fails (own redis-server, REDIS_TIME
     expect((await timed('k4')).body).toMatchObject({ fraud_type: 'click_spam' });
   });
 
-  it('answers 503 within the timeout when Redis is slow; the retry then gets the original verdict', async () => {
+  it('answers 503 within the timeout when Redis is slow, decides nothing behind that answer, and decides the retry', async () => {
     await start();
     const pauser = new Redis(server.url);
     try {
@@ -87,12 +91,34 @@ describe.skipIf(!hasRedisServer)('when Redis fails (own redis-server, REDIS_TIME
       expect(slow.status).toBe(503);
       expect(slow.ms).toBeLessThan(BOUNDED_MS);
 
-      // The paused script still runs once Redis resumes; retrying the same transaction is safe.
+      // The paused check reaches Redis after its deadline and changes nothing: no stream entry, no
+      // window. The retry is decided afresh, once.
       const retried = await eventually(async () => (await timed('slow-1')).status === 200);
       expect(retried).toBe(true);
+      const entries = await api!.admin.xrange(api!.config.stream.key, '-', '+');
+      expect(entries).toHaveLength(1);
+      expect(await api!.admin.zcard(`${api!.config.keyPrefix}window:{${click.device_id}}`)).toBe(1);
       const again = await timed('slow-1');
-      expect(again.body).toMatchObject({ fraud_type: 'clean', duplicate: true });
+      expect(again.body).toMatchObject({ fraud_type: 'clean', duplicate: true, stream_id: entries[0]![0] });
+    } finally {
+      pauser.disconnect();
+    }
+  });
+
+  it('with FAIL_MODE=open records nothing of a click it let through while Redis was slow', async () => {
+    await start({ FAIL_MODE: 'open' });
+    expect((await timed('first')).body).toMatchObject({ fraud_type: 'clean', duplicate: false });
+    const pauser = new Redis(server.url);
+    try {
+      await pauser.call('CLIENT', 'PAUSE', '1000', 'ALL');
+      const degraded = await timed('while-paused');
+      expect(degraded.status).toBe(200);
+      expect(degraded.body).toMatchObject({ fraud_type: 'clean', degraded: true, stream_id: null });
+      await sleep(1200);
+      // Only the first click is in the stream and the window: the next one is the second, not spam.
       expect(await api!.admin.xlen(api!.config.stream.key)).toBe(1);
+      expect((await timed('second')).body).toMatchObject({ fraud_type: 'clean', duplicate: false });
+      expect((await timed('third')).body).toMatchObject({ fraud_type: 'click_spam' });
     } finally {
       pauser.disconnect();
     }
@@ -129,6 +155,48 @@ describe.skipIf(!hasRedisServer)('when Redis fails (own redis-server, REDIS_TIME
       expect(events.map((event) => event.id)).toEqual(after);
     } finally {
       stream.close();
+    }
+  });
+});
+
+const servers = [
+  { backend: 'hash', binary: 'redis-server', skip: !hasRedisServer },
+  { backend: 'timeseries', binary: redisStackServerBin ?? '', skip: !redisStackServerBin },
+];
+
+describe.each(servers)('a stream worker on $backend counters when Redis restarts empty', ({ backend, binary, skip }) => {
+  it.skipIf(skip)('recreates its group (and series), says so once, and counts again', async () => {
+    let dataDir = mkdtempSync(join(tmpdir(), 'click-fraud-empty-'));
+    let server = await startLocalRedis({ dataDir, binary });
+    const api = await startTestApi({ STATS_BACKEND: backend, REDIS_TIMEOUT_MS: '200' }, server.url);
+    const warnings: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) });
+    const worker = await startWorker({ ...api.config, worker: { ...api.config.worker, blockMs: 100 } }, server.url, logger);
+    const totals = async () => ((await (await fetch(`${api.base}/stats`)).json()) as { totals: { total: number } }).totals.total;
+    try {
+      for (const tx of ['a', 'b', 'c']) await api.click('before', tx);
+      expect(await eventually(async () => (await totals()) === 3)).toBe(true);
+
+      // Restarted without its data: no stream, no group, no counters.
+      await server.kill();
+      rmSync(dataDir, { recursive: true, force: true });
+      dataDir = mkdtempSync(join(tmpdir(), 'click-fraud-empty-'));
+      server = await startLocalRedis({ dataDir, binary, port: server.port });
+      expect(await eventually(async () => (await api.post({ device_id: 'after', ip: '10.0.0.1', transaction_id: 'x' })).status === 200)).toBe(true);
+      await api.click('after', 'y');
+
+      expect(await eventually(async () => (await totals()) === 2)).toBe(true);
+      const gone = warnings.filter((line) => line.includes('the consumer group was gone'));
+      expect(gone).toHaveLength(1);
+      if (backend === 'timeseries') {
+        const info = fieldMap((await api.admin.call('TS.INFO', timeSeriesKey(api.config.keyPrefix, 'total', '1s'))) as unknown[]);
+        expect(labelsOf(info.get('labels'))).toMatchObject({ app: api.config.stats.appName, fraud_type: 'total' });
+      }
+    } finally {
+      await worker.close();
+      await api.close();
+      await server.stop();
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });

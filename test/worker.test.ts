@@ -261,6 +261,29 @@ describe('GET /stats', () => {
     expect(body.totals).toEqual({ clean: 0, ip_blacklist: 0, click_spam: 0, total: 0 });
   });
 
+  it('adds whole minutes and hours up from the per-minute hashes, as the per-second counts do', async () => {
+    const now = Date.now();
+    const decisions = Array.from({ length: 400 }, (_, i) => ({ fraudType: FRAUD_TYPES[i % 3]!, ts: now - 3 * 3_600_000 + Math.floor((i * 3 * 3_600_000) / 400) }));
+    await prefill(api.admin, api.config.stream.key, decisions);
+    const worker = await startTestWorker(api.config, api.redisUrl);
+    try {
+      await worker.drained();
+    } finally {
+      await worker.stop();
+    }
+    for (const bucket of [MINUTE_MS, 15 * MINUTE_MS, 3_600_000]) {
+      const from = bucketStart(now - 4 * 3_600_000, bucket);
+      const stats = await getStats(api, { from, to: now, bucket });
+      const expected: Counts = {};
+      for (const { fraudType, ts } of decisions) {
+        const counts = (expected[bucketStart(ts, bucket)] ??= { clean: 0, ip_blacklist: 0, click_spam: 0, total: 0 });
+        counts[fraudType] += 1;
+        counts.total += 1;
+      }
+      expect(asCounts(stats.buckets), `bucket ${bucket}`).toEqual(expected);
+    }
+  });
+
   it.each([
     ['from=abc', [{ path: 'from', message: 'from must be a time in ms since the epoch' }]],
     ['to=-5', [{ path: 'to', message: 'to must be a time in ms since the epoch' }]],
@@ -268,8 +291,15 @@ describe('GET /stats', () => {
     ['bucket=1500', [{ path: 'bucket', message: 'bucket must be a whole number of seconds' }]],
     ['bucket=1s', [{ path: 'bucket', message: 'bucket must be a whole number of ms' }]],
     ['from=2000000&to=1000000', [{ path: 'from', message: 'from must not be after to' }]],
-    ['from=0&to=172800000&bucket=60000', [{ path: 'to', message: 'the range must be at most 1 day(s) for this bucket' }]],
-    ['from=0&to=86400000&bucket=1000', [{ path: 'bucket', message: 'the range must hold at most 10000 buckets' }]],
+    ['from=0&to=172800000&bucket=60000', [{ path: 'to', message: 'the range must be at most 1 day(s) for this bucket on the hash counters' }]],
+    ['from=0&to=7200000&bucket=1000', [{ path: 'to', message: 'the range must be at most 1 hour(s) for this bucket on the hash counters' }]],
+    [
+      'from=0&to=86400000&bucket=1000',
+      [
+        { path: 'to', message: 'the range must be at most 1 hour(s) for this bucket on the hash counters' },
+        { path: 'bucket', message: 'the range must hold at most 10000 buckets' },
+      ],
+    ],
   ])('refuses %s with a 400 naming the parameter', async (query, issues) => {
     const res = await fetch(`${api.base}/stats?${query}`);
     expect(res.status).toBe(400);

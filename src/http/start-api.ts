@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { createApp, type Readiness } from './app.js';
@@ -10,7 +9,10 @@ import { openBanRegistry, type BanRegistry } from '../redis/ban-registry.js';
 import { prepareBlacklist, type Blacklist } from '../redis/blacklist.js';
 import type { RedisCapabilities } from '../redis/capabilities.js';
 import { createClickStore } from '../redis/click-store.js';
-import { connectRedis, createRedisClient, redactedUrl } from '../redis/connection.js';
+import { settledBy } from '../deadline.js';
+import { createCommandGate, reconnectWhenHung } from '../redis/command-gate.js';
+import { closeRedis, connectRedis, createRedisClient, redactedUrl } from '../redis/connection.js';
+import { createServerClock, type ServerClock } from '../redis/server-clock.js';
 import { prepareCounters } from '../redis/counters.js';
 import { createDecisionFeed } from '../live/decision-feed.js';
 import { createLiveEvents, formatDecisionEvent } from './events-route.js';
@@ -28,26 +30,42 @@ const LIVE_FEED = {
   maxUnsentBytes: 1024 * 1024,
 };
 
+/** Start-up, readiness, /stats and admin commands wait at least this long for Redis. */
+const CONTROL_TIMEOUT_MS = 2000;
+/** A click connection on which Redis has answered nothing for this long is dropped and made again. */
+const HUNG_RECONNECT_MS = 5000;
+/** Of the shutdown time, what is kept for closing the Redis connections after the HTTP drain. */
+const REDIS_CLOSE_RESERVE_MS = 500;
+
 export interface ApiService {
   port: number;
-  redis: Redis;
   capabilities: RedisCapabilities;
   blacklist: Blacklist;
   /** Event streams open now (the live page). */
   readonly eventStreams: number;
-  /** Ends the event streams and stops accepting, finishes in-flight requests, then closes Redis. */
-  close(): Promise<void>;
+  /**
+   * Ends the event streams and stops accepting, finishes in-flight requests, then closes Redis, all
+   * by `deadlineMs` (unix ms; default SHUTDOWN_TIMEOUT_MS from now) whatever state Redis is in.
+   */
+  close(deadlineMs?: number): Promise<void>;
 }
 
 /** Connects to Redis, finds what it can do, prepares the blacklist, and serves the API. */
 export async function startApi(config: Config, redisUrl: string, logger: Logger): Promise<ApiService> {
+  // Start-up, readiness, /stats and the admin API: every command bounded by ioredis' own timeout,
+  // longer than a click's, since none of these is on a click's path.
   const { redis, capabilities } = await connectRedis({
     url: redisUrl,
-    timeoutMs: config.redis.timeoutMs,
-    connectionName: 'click-fraud-api',
+    timeoutMs: Math.max(config.redis.timeoutMs, CONTROL_TIMEOUT_MS),
+    connectionName: 'click-fraud-api-control',
     logger,
   });
+  // Clicks have a connection of their own, so that no read of statistics queues ahead of them, and
+  // no ioredis timeout: the command gate bounds every wait and how many commands are queued.
+  const clicksRedis = createRedisClient({ url: redisUrl, timeoutMs: null, connectionName: 'click-fraud-api', logger });
   let registry: BanRegistry | undefined;
+  let clock: ServerClock | undefined;
+  let stopWatchdog: (() => void) | undefined;
   // The live feed's follower blocks in XREAD, so it has a connection of its own.
   const follower = createRedisClient({
     url: redisUrl,
@@ -56,7 +74,10 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
     logger,
   });
   try {
-    await follower.connect();
+    await Promise.all([clicksRedis.connect(), follower.connect()]);
+    clock = await createServerClock(clicksRedis, logger);
+    const gate = createCommandGate(config.redis.maxInFlight);
+    stopWatchdog = reconnectWhenHung(clicksRedis, gate, HUNG_RECONNECT_MS, logger);
     const blacklist = await prepareBlacklist(redis, capabilities, config.blacklist);
     const counters = await prepareCounters(redis, capabilities, { ...config.stats, keyPrefix: config.keyPrefix });
     logBackends(logger, capabilities, blacklist);
@@ -72,19 +93,21 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
         redis: { url: redactedUrl(redisUrl), version: capabilities.version },
         blacklist: { backend: blacklist.backend, key: blacklist.key, add_command: blacklist.addCommand, ...audit.readiness() },
         stats: { backend: counters.backend },
+        clicks: { in_flight: gate.inFlight, max_in_flight: config.redis.maxInFlight, redis_hung: gate.hung },
       };
       try {
         await redis.ping();
-        return { ready: true, status: 'ready', ...details };
+        return { ready: !gate.hung, status: gate.hung ? 'redis_not_answering' : 'ready', ...details };
       } catch (error) {
         return { ready: false, status: 'redis_unavailable', error: (error as Error).message, ...details };
       }
     };
-    const clicks = createClickStore(redis, {
+    const clicks = createClickStore(clicksRedis, clock, gate, {
       blacklist,
       keyPrefix: config.keyPrefix,
       clickSpam: config.clickSpam,
       stream: config.stream,
+      timeoutMs: config.redis.timeoutMs,
     });
     const feed = createDecisionFeed(follower, redis, { streamKey: config.stream.key, format: formatDecisionEvent, ...LIVE_FEED }, logger);
     const events = createLiveEvents(feed, { maxStreams: config.live.maxEventStreams, ...LIVE_FEED }, logger);
@@ -104,22 +127,28 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
 
     return {
       port: http.port,
-      redis,
       capabilities,
       blacklist,
       get eventStreams() {
         return events.open;
       },
-      async close() {
-        // Event streams never finish by themselves: end them as the server stops accepting.
-        await Promise.all([http.close(config.shutdownTimeoutMs), events.close()]);
-        await registry?.close();
-        await redis.quit().catch(() => redis.disconnect());
+      async close(deadlineMs = Date.now() + config.shutdownTimeoutMs) {
+        // Event streams never finish by themselves: end them as the server stops accepting. The
+        // feed's follower may be in a blocked read of a hung Redis: it is cut at the deadline.
+        const drainedBy = deadlineMs - REDIS_CLOSE_RESERVE_MS;
+        await Promise.all([http.close(Math.max(0, drainedBy - Date.now())), settledBy(events.close(), drainedBy)]);
+        follower.disconnect();
+        clock?.stop();
+        stopWatchdog?.();
+        await Promise.all([registry?.close(deadlineMs), closeRedis(clicksRedis, deadlineMs), closeRedis(redis, deadlineMs)]);
       },
     };
   } catch (error) {
-    await registry?.close();
+    clock?.stop();
+    stopWatchdog?.();
+    await registry?.close(Date.now());
     follower.disconnect();
+    clicksRedis.disconnect();
     redis.disconnect();
     throw error;
   }

@@ -5,9 +5,17 @@ import { fieldProblems } from '../domain/field-problems.js';
 import type { Counters } from '../redis/counters.js';
 import { streamGroupState } from '../redis/decision-stream.js';
 import { MINUTE_MS, SECOND_MS, SERIES } from '../stats/series.js';
+import { createConcurrencyLimit, TooBusyError } from './concurrency-limit.js';
 import { sendError } from './errors.js';
 
 const DAY_MS = 86_400_000;
+/**
+ * Reads of statistics in one API process: one at a time, at most half of the time, and at most 64
+ * waiting for a turn. Each is bounded in commands (Counters.maxRangeMs) and clicks have a Redis
+ * connection of their own, so no amount of /stats traffic can starve the clicks, in Redis or in
+ * this process's event loop.
+ */
+const STATS_READS = { maxRunning: 1, maxWaiting: 64, share: 0.5 };
 const DEFAULT_RANGE_MS = 15 * MINUTE_MS;
 const MAX_BUCKETS = 10_000;
 
@@ -46,6 +54,7 @@ export interface StatsRouteDependencies {
  * of per-second data, or 31 days in whole-minute buckets where RedisTimeSeries keeps per-minute sums.
  */
 export function statsRoute({ redis, counters, stream }: StatsRouteDependencies): RequestHandler {
+  const reads = createConcurrencyLimit(STATS_READS);
   return async (req, res) => {
     const parsed = querySchema.safeParse(req.query);
     if (!parsed.success) {
@@ -54,22 +63,24 @@ export function statsRoute({ redis, counters, stream }: StatsRouteDependencies):
     const { bucket } = parsed.data;
     const to = parsed.data.to ?? Date.now();
     const from = parsed.data.from ?? to - DEFAULT_RANGE_MS;
-    const maxRangeMs = counters.backend === 'timeseries' && bucket % MINUTE_MS === 0 ? 31 * DAY_MS : DAY_MS;
+    const maxRangeMs = counters.maxRangeMs(bucket);
     const problems = [
       ...(from > to ? [{ path: 'from', message: 'from must not be after to' }] : []),
-      ...(to - from > maxRangeMs ? [{ path: 'to', message: `the range must be at most ${maxRangeMs / DAY_MS} day(s) for this bucket` }] : []),
+      ...(to - from > maxRangeMs ? [{ path: 'to', message: `the range must be at most ${describeSpan(maxRangeMs)} for this bucket on the ${counters.backend} counters` }] : []),
       ...((to - from) / bucket > MAX_BUCKETS ? [{ path: 'bucket', message: `the range must hold at most ${MAX_BUCKETS} buckets` }] : []),
     ];
     if (problems.length > 0) return sendError(res, 400, { error: 'invalid_query', message: 'the stats query has invalid parameters', issues: problems });
 
     let buckets, state, deadLetters;
     try {
-      [buckets, state, deadLetters] = await Promise.all([
-        counters.range(redis, from, to, bucket),
-        streamGroupState(redis, stream.key, stream.group),
-        redis.xlen(stream.deadLetterKey),
-      ]);
-    } catch {
+      [buckets, state, deadLetters] = await reads.run(() =>
+        Promise.all([counters.range(redis, from, to, bucket), streamGroupState(redis, stream.key, stream.group), redis.xlen(stream.deadLetterKey)]),
+      );
+    } catch (error) {
+      if (error instanceof TooBusyError) {
+        res.set('Retry-After', '1');
+        return sendError(res, 503, { error: 'stats_busy', message: 'too many statistics reads at once; retry in a moment' });
+      }
       return sendError(res, 503, { error: 'redis_unavailable', message: 'the stats could not be read because Redis is unavailable' });
     }
     const totals = Object.fromEntries(SERIES.map((series) => [series, buckets.reduce((sum, b) => sum + b[series], 0)]));
@@ -83,4 +94,8 @@ export function statsRoute({ redis, counters, stream }: StatsRouteDependencies):
       stream: { length: state.length, pending: state.pending, lag: state.lag, dead_letters: deadLetters },
     });
   };
+}
+
+function describeSpan(ms: number): string {
+  return ms % DAY_MS === 0 ? `${ms / DAY_MS} day(s)` : `${ms / 3_600_000} hour(s)`;
 }

@@ -1,12 +1,16 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { settledBy } from '../deadline.js';
 import { detectCapabilities, type RedisCapabilities } from './capabilities.js';
 import { defineScripts } from './scripts.js';
 
 export interface RedisClientOptions {
   url: string;
-  /** Longest any command may take before it fails. */
-  timeoutMs: number;
+  /**
+   * Longest any command may take before it fails; null for none, where every caller bounds its own
+   * waits (the click path, see command-gate.ts: a command that timed out in ioredis stays queued).
+   */
+  timeoutMs: number | null;
   connectionName: string;
   logger: Logger;
 }
@@ -26,8 +30,8 @@ export function createRedisClient({ url, timeoutMs, connectionName, logger }: Re
     protocol: 3,
     lazyConnect: true,
     connectionName,
-    commandTimeout: timeoutMs,
-    connectTimeout: Math.max(timeoutMs, 2000),
+    ...(timeoutMs === null ? {} : { commandTimeout: timeoutMs }),
+    connectTimeout: Math.max(timeoutMs ?? 0, 2000),
     enableOfflineQueue: false,
     enableAutoPipelining: true,
     autoResendUnfulfilledCommands: false,
@@ -77,4 +81,16 @@ export async function connectRedis(options: RedisClientOptions): Promise<{ redis
     redis.disconnect();
     throw error;
   }
+}
+
+/** A QUIT unanswered for this long means Redis is hung: waiting longer only delays the exit. */
+const QUIT_WAIT_MS = 1000;
+
+/**
+ * Closes a client by `deadlineMs` (unix ms): QUIT when it is connected, so that what it sent is
+ * answered first; cut when QUIT goes unanswered, or at once when Redis is away (QUIT would wait).
+ */
+export async function closeRedis(redis: Redis, deadlineMs: number): Promise<void> {
+  if (redis.status === 'ready') await settledBy(redis.quit(), Math.min(deadlineMs, Date.now() + QUIT_WAIT_MS));
+  redis.disconnect();
 }

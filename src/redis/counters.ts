@@ -28,12 +28,26 @@ export interface Counters {
   backend: StatsBackend;
   /** Queues the atomic count-and-acknowledge of one decision on a pipeline. */
   count(pipeline: ChainableCommander, stream: { key: string; group: string }, entryId: string, decision: CountableDecision): void;
+  /**
+   * Creates what the counts are kept in when missing (RedisTimeSeries: the series, their labels and
+   * compaction rules, which TS.ADD alone would not), as after a Redis that restarted empty.
+   */
+  ensure(redis: Redis): Promise<void>;
   /** Whether the workers' lag is kept as a series (for the dashboard). */
   recordsLag: boolean;
   recordLag(redis: Redis, lag: number, atMs: number): Promise<void>;
   /** Counts in buckets of `bucketMs` (a multiple of a second) over [from, to]. */
   range(redis: Redis, from: number, to: number, bucketMs: number): Promise<BucketCounts>;
+  /**
+   * The longest range `range` reads for this bucket size, so that one read of statistics costs
+   * Redis a bounded number of commands (at most about a hundred) whatever is asked.
+   */
+  maxRangeMs(bucketMs: number): number;
 }
+
+const HOUR_MS = 60 * MINUTE_MS;
+const YIELD_EVERY_SPANS = 8;
+const DAY_MS = 24 * HOUR_MS;
 
 /**
  * Picks the counter store: RedisTimeSeries where the module is loaded (series and per-minute
@@ -44,11 +58,9 @@ export async function prepareCounters(redis: Redis, capabilities: RedisCapabilit
   if (settings.backend === 'timeseries' && !capabilities.timeseries) {
     throw new Error('STATS_BACKEND=timeseries needs the RedisTimeSeries module (Redis Stack or Redis 8), which this Redis does not have');
   }
-  if (settings.backend === 'timeseries' || (settings.backend === 'auto' && capabilities.timeseries)) {
-    await createSeries(redis, settings);
-    return timeSeriesCounters(settings);
-  }
-  return hashCounters(settings);
+  const counters = settings.backend === 'timeseries' || (settings.backend === 'auto' && capabilities.timeseries) ? timeSeriesCounters(settings) : hashCounters(settings);
+  await counters.ensure(redis);
+  return counters;
 }
 
 async function createSeries(redis: Redis, { keyPrefix, retentionMs, minuteRetentionMs, appName }: CountersSettings): Promise<void> {
@@ -74,22 +86,19 @@ async function createSeries(redis: Redis, { keyPrefix, retentionMs, minuteRetent
   await create(workerLagKey(keyPrefix), retentionMs, workerLagLabels(appName), 'LAST');
 }
 
-function timeSeriesCounters({ keyPrefix }: CountersSettings): Counters {
+function timeSeriesCounters(settings: CountersSettings): Counters {
+  const { keyPrefix } = settings;
   return {
     backend: 'timeseries',
+    ensure: (redis) => createSeries(redis, settings),
     recordsLag: true,
     count(pipeline, stream, entryId, { fraudType, ts }) {
-      pipeline.countDecision(
-        stream.key,
-        timeSeriesKey(keyPrefix, 'total', '1s'),
-        timeSeriesKey(keyPrefix, fraudType, '1s'),
-        stream.group,
-        entryId,
-        'timeseries',
-        bucketStart(ts, SECOND_MS),
-        0,
-      );
+      const [total, typed] = [timeSeriesKey(keyPrefix, 'total', '1s'), timeSeriesKey(keyPrefix, fraudType, '1s')];
+      // The compaction rules keep the per-minute sums: the last four keys and arguments are unused.
+      pipeline.countDecision(stream.key, total, typed, total, typed, stream.group, entryId, 'timeseries', bucketStart(ts, SECOND_MS), 0, 0, 0);
     },
+    // Four TS.RANGE calls whatever the range; a day of per-second samples, or 31 days of per-minute sums.
+    maxRangeMs: (bucketMs) => (bucketMs % MINUTE_MS === 0 ? 31 * DAY_MS : DAY_MS),
     async recordLag(redis, lag, atMs) {
       await redis.call('TS.ADD', workerLagKey(keyPrefix), atMs, lag, 'ON_DUPLICATE', 'LAST');
     },
@@ -102,7 +111,8 @@ function timeSeriesCounters({ keyPrefix }: CountersSettings): Counters {
       for (const series of SERIES) {
         pipeline.call('TS.RANGE', timeSeriesKey(keyPrefix, series, resolution), from, to, ...latest, 'AGGREGATION', 'sum', bucketMs);
       }
-      const replies = await execAll(pipeline);
+      // A series that does not exist (yet: Redis restarted empty, and no worker has recreated it) holds no counts.
+      const replies = await execAll(pipeline, (error) => /key does not exist/i.test(error.message), []);
       const counts = new BucketMap();
       SERIES.forEach((series, i) => {
         for (const [ts, value] of replies[i] as Array<[number, string]>) counts.add(Number(ts), series, Number(value));
@@ -112,45 +122,69 @@ function timeSeriesCounters({ keyPrefix }: CountersSettings): Counters {
   };
 }
 
-/** Plain Redis: one hash per series and minute, `second start ms -> count`, expiring with retention. */
+/**
+ * Plain Redis: per series, one hash per minute of per-second counts (`<prefix>counts:<series>:<minute
+ * start ms>`, second start ms -> count), and one hash per hour of per-minute counts
+ * (`<prefix>counts:<series>:h:<hour start ms>`), each expiring with retention. Whole-minute buckets
+ * read the hourly hashes (a day: 25 per series), finer ones the minute hashes (an hour: 61 per series).
+ */
 function hashCounters({ keyPrefix, retentionMs }: CountersSettings): Counters {
   const minuteKey = (series: SeriesName, minute: number) => `${keyPrefix}counts:${series}:${minute}`;
+  const hourKey = (series: SeriesName, hour: number) => `${keyPrefix}counts:${series}:h:${hour}`;
+  /** HGETALL of every series for each span start, read as (field ms, count) in [from, to]. */
+  const readSpans = async (redis: Redis, spanMs: number, key: typeof minuteKey, from: number, to: number, add: (ts: number, series: SeriesName, count: number) => void) => {
+    const pipeline = redis.pipeline();
+    const spans: number[] = [];
+    for (let span = bucketStart(from, spanMs); span <= to; span += spanMs) {
+      spans.push(span);
+      // The raw reply, a flat [field, value, ...] list: ioredis' object form costs twice the time.
+      for (const series of SERIES) pipeline.call('HGETALL', key(series, span));
+    }
+    const replies = await execAll(pipeline);
+    for (let i = 0; i < spans.length; i++) {
+      SERIES.forEach((series, s) => {
+        const flat = replies[i * SERIES.length + s] as string[];
+        for (let f = 0; f + 1 < flat.length; f += 2) {
+          const ts = Number(flat[f]);
+          if (ts >= from && ts <= to) add(ts, series, Number(flat[f + 1]));
+        }
+      });
+      // An hour in seconds is 14,400 counts: let the clicks in between every few spans.
+      if (i % YIELD_EVERY_SPANS === YIELD_EVERY_SPANS - 1) await new Promise((next) => setImmediate(next));
+    }
+  };
   return {
     backend: 'hash',
+    // Hashes are created by the first count.
+    ensure: async () => {},
     recordsLag: false,
     count(pipeline, stream, entryId, { fraudType, ts }) {
       const minute = bucketStart(ts, MINUTE_MS);
+      const hour = bucketStart(ts, HOUR_MS);
       pipeline.countDecision(
         stream.key,
         minuteKey('total', minute),
         minuteKey(fraudType, minute),
+        hourKey('total', hour),
+        hourKey(fraudType, hour),
         stream.group,
         entryId,
         'hash',
         bucketStart(ts, SECOND_MS),
         minute + MINUTE_MS + retentionMs,
+        minute,
+        hour + HOUR_MS + retentionMs,
       );
     },
+    maxRangeMs: (bucketMs) => (bucketMs % MINUTE_MS === 0 ? DAY_MS : HOUR_MS),
     async recordLag() {
       throw new Error('the hash counters keep no lag series');
     },
     async range(redis, from, to, bucketMs) {
-      const pipeline = redis.pipeline();
-      const minutes: number[] = [];
-      for (let minute = bucketStart(from, MINUTE_MS); minute <= to; minute += MINUTE_MS) {
-        minutes.push(minute);
-        for (const series of SERIES) pipeline.hgetall(minuteKey(series, minute));
-      }
-      const replies = await execAll(pipeline);
       const counts = new BucketMap();
-      minutes.forEach((_, m) => {
-        SERIES.forEach((series, s) => {
-          for (const [second, value] of Object.entries(replies[m * SERIES.length + s] as Record<string, string>)) {
-            const ts = Number(second);
-            if (ts >= from && ts <= to) counts.add(bucketStart(ts, bucketMs), series, Number(value));
-          }
-        });
-      });
+      const add = (ts: number, series: SeriesName, count: number) => counts.add(bucketStart(ts, bucketMs), series, count);
+      if (bucketMs % MINUTE_MS === 0) await readSpans(redis, HOUR_MS, hourKey, from, to, add);
+      else await readSpans(redis, MINUTE_MS, minuteKey, from, to, add);
       return counts.sorted();
     },
   };
@@ -173,9 +207,11 @@ class BucketMap {
   }
 }
 
-async function execAll(pipeline: ChainableCommander): Promise<unknown[]> {
+/** The replies of a pipeline; the first error fails it, unless `tolerated`, which answers `instead`. */
+async function execAll(pipeline: ChainableCommander, tolerated: (error: Error) => boolean = () => false, instead?: unknown): Promise<unknown[]> {
   const results = (await pipeline.exec()) ?? [];
   return results.map(([error, reply]) => {
+    if (error && tolerated(error)) return instead;
     if (error) throw error;
     return reply;
   });

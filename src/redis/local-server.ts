@@ -19,6 +19,8 @@ export interface LocalRedisServer {
   dataDir: string;
   /** The program that runs it, as found on PATH or given. */
   binary: string;
+  /** Its process id (the tests pause it with SIGSTOP, as a hung server). */
+  pid: number;
   /** Stops the server (it writes its AOF first) and waits for it to exit. */
   stop(): Promise<void>;
   /** Kills the server at once, as a crash would. */
@@ -105,6 +107,7 @@ export async function startLocalRedis({ dataDir, port, binary = 'redis-server', 
     port: chosenPort,
     dataDir: dir,
     binary,
+    pid: child.pid!,
     stop: stopWith('SIGTERM'),
     kill: stopWith('SIGKILL'),
   };

@@ -32,16 +32,21 @@ declare module 'ioredis' {
       threshold: number,
       windowMs: number,
       streamMaxLen: number,
-    ): Result<[fraudType: string, ts: string, streamId: string, duplicate: 0 | 1], Context>;
+      deadlineMs: number,
+    ): Result<[fraudType: string, ts: string, streamId: string, duplicate: 0 | 1] | [expired: 'expired', ts: string], Context>;
     countDecision(
       streamKey: string,
       totalCounterKey: string,
       typeCounterKey: string,
+      totalMinutesKey: string,
+      typeMinutesKey: string,
       group: string,
       entryId: string,
       backend: string,
       secondMs: number,
       expireAtMs: number,
+      minuteMs: number,
+      minutesExpireAtMs: number,
     ): Result<0 | 1, Context>;
     unblockIp(blacklistKey: string, backend: string, ip: string): Result<0 | 1, Context>;
     respellBlacklistMember(blacklistKey: string, member: Buffer, canonical: string): Result<0 | 1, Context>;

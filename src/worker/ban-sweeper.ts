@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { ReplyError, type Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { banKeys } from '../redis/ban-registry.js';
 import type { Blacklist } from '../redis/blacklist.js';
@@ -31,7 +31,11 @@ export function startBanSweeper(redis: Redis, blacklist: Blacklist, keyPrefix: s
       }
       failing = false;
     } catch (error) {
-      if (!failing) logger.warn({ err: (error as Error).message }, 'cannot end temporary bans; retrying');
+      if (!failing) {
+        // Redis answering an error (a blacklist key of the wrong type, say) is not a lost connection.
+        if (error instanceof ReplyError) logger.error({ err: (error as Error).message }, 'Redis refused to end temporary bans; retrying');
+        else logger.warn({ err: (error as Error).message }, 'cannot reach Redis to end temporary bans; retrying');
+      }
       failing = true;
     }
   }

@@ -2,7 +2,8 @@ import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import { connectRedis } from '../redis/connection.js';
+import { settledBy } from '../deadline.js';
+import { closeRedis, connectRedis } from '../redis/connection.js';
 import { prepareCounters, type Counters } from '../redis/counters.js';
 import { prepareBlacklist } from '../redis/blacklist.js';
 import { startBanSweeper } from './ban-sweeper.js';
@@ -11,8 +12,8 @@ import { createStreamWorker } from './stream-worker.js';
 export interface WorkerService {
   consumer: string;
   counters: Counters;
-  /** Finishes the batch in hand, then closes Redis. */
-  close(): Promise<void>;
+  /** Finishes the batch in hand, then closes Redis, by `deadlineMs` (unix ms) whatever state Redis is in. */
+  close(deadlineMs?: number): Promise<void>;
 }
 
 /**
@@ -46,12 +47,11 @@ export async function startWorker(config: Config, redisUrl: string, logger: Logg
     return {
       consumer,
       counters,
-      async close() {
-        await sweeper.stop();
-        await worker.stop();
-        await running;
-        await sweeperRedis?.quit().catch(() => sweeperRedis?.disconnect());
-        await redis.quit().catch(() => redis.disconnect());
+      async close(deadlineMs = Date.now() + config.shutdownTimeoutMs) {
+        // A read or a back-off in progress ends within a blocked read's time; past the deadline,
+        // the connections are cut and what was in hand stays pending for the next worker.
+        await settledBy(Promise.all([sweeper.stop(), worker.stop(), running]), deadlineMs);
+        await Promise.all([closeRedis(sweeperRedis!, deadlineMs), closeRedis(redis, deadlineMs)]);
       },
     };
   } catch (error) {

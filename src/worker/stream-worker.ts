@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { ReplyError, type Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { readDecisionEntry } from '../domain/decision-entry.js';
 import type { Counters } from '../redis/counters.js';
@@ -134,6 +134,26 @@ export function createStreamWorker(redis: Redis, counters: Counters, settings: S
     if (state.lag !== null) await counters.recordLag(redis, state.lag + state.pending, Date.now());
   }
 
+  /**
+   * The group (or the whole stream) is gone: Redis restarted without its data, or someone deleted
+   * it. Recreated from the start of what is left, so that no decision still in the stream goes
+   * uncounted, with the counter series recreated first if they went too. False when Redis could
+   * not be reached meanwhile (the loop then backs off as for any lost connection).
+   */
+  async function recreateGroup(): Promise<boolean> {
+    try {
+      await counters.ensure(redis);
+      await ensureConsumerGroup(redis, stream.key, group);
+    } catch {
+      return false;
+    }
+    logger.warn(
+      { stream: stream.key, group },
+      'the consumer group was gone (Redis restarted empty, or the stream or group was deleted): recreated it from the start of the stream; counting goes on',
+    );
+    return true;
+  }
+
   async function loop(): Promise<void> {
     let claimCursor = '0-0';
     let nextClaimAt = 0;
@@ -160,7 +180,15 @@ export function createStreamWorker(redis: Redis, counters: Counters, settings: S
         if (failures > 0) logger.info('stream worker recovered');
         failures = 0;
       } catch (error) {
-        if (failures === 0) logger.warn({ err: (error as Error).message }, 'stream worker cannot reach Redis; retrying');
+        if (isGroupGone(error) && (await recreateGroup())) {
+          ownPendingDone = false;
+          claimCursor = '0-0';
+          continue;
+        }
+        if (failures === 0) {
+          if (error instanceof ReplyError) logger.error({ err: (error as Error).message }, 'stream worker: Redis refused a command; retrying');
+          else logger.warn({ err: (error as Error).message }, 'stream worker cannot reach Redis; retrying');
+        }
         failures += 1;
         await new Promise((done) => setTimeout(done, Math.min(100 * 2 ** failures, MAX_BACKOFF_MS)));
       }
@@ -178,4 +206,9 @@ export function createStreamWorker(redis: Redis, counters: Counters, settings: S
       await finished;
     },
   };
+}
+
+/** NOGROUP: the consumer group, or the stream itself, no longer exists. */
+function isGroupGone(error: unknown): boolean {
+  return error instanceof ReplyError && (error as Error).message.startsWith('NOGROUP');
 }

@@ -15,16 +15,25 @@
   ARGV[5] click spam threshold: clicks already in the window that make this one spam
   ARGV[6] window length in ms
   ARGV[7] approximate stream cap (XADD MAXLEN ~)
+  ARGV[8] deadline, in ms on this server's clock: the caller has given up by then
 
-  Returns { fraud_type, ts (ms, string), stream id, duplicate (0 or 1) }
+  Returns { fraud_type, ts (ms, string), stream id, duplicate (0 or 1) },
+  or { "expired", ts } when the script ran after its deadline and changed nothing.
 ]]
 local blacklist, window, verdicts, stream = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local backend, ip, device_id, transaction_id = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local threshold, window_ms, stream_maxlen = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+local deadline = tonumber(ARGV[8])
 
 -- Server clock, so that every API instance stamps clicks from the same clock.
 local time = redis.call('TIME')
 local now = time[1] .. string.format('%03d', math.floor(tonumber(time[2]) / 1000))
+
+-- A click that reaches Redis after its caller answered 503 (Redis hung or slow, the command
+-- queued meanwhile) must not be decided behind that answer's back: a retry decides it instead.
+if tonumber(now) > deadline then
+  return { 'expired', now }
+end
 -- A click at or before window_start is outside the window: the window is (now - window_ms, now].
 local window_start = tonumber(now) - window_ms
 
