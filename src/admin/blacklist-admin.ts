@@ -28,9 +28,10 @@ export interface BlacklistAdmin {
   /** Blocks `request.ip` and records why; a second add replaces the record but blocks once. */
   add(request: BanRequest, source: string): Promise<{ ban: Ban; alreadyBlocked: boolean; replaced: boolean }>;
   /**
-   * Unblocks and forgets an address, registry entry or not. `spelling`, the address as the caller
-   * wrote it, is taken out of the blacklist too when it is not the canonical one: an entry added
-   * with redis-cli as `2001:DB8::9` is removed by naming it so. `spellingRemoved` is only given then.
+   * Unblocks and forgets an address, registry entry or not. On the set blacklist, `spelling`, the
+   * address as the caller wrote it, is taken out too when it is not the canonical one: an entry
+   * added with redis-cli as `2001:DB8::9` is removed by naming it so. `spellingRemoved` is only
+   * given then.
    */
   remove(ip: string, spelling?: string): Promise<{ unblocked: boolean; entryRemoved: boolean; spellingRemoved?: boolean }>;
   status(ip: string): Promise<BanStatus>;
@@ -77,7 +78,9 @@ export function createBlacklistAdmin(redis: Redis, blacklist: Blacklist, registr
     async remove(ip, spelling) {
       const unblocked = await unblockIp(redis, blacklist, ip);
       const entryRemoved = await registry.remove(ip);
-      if (spelling === undefined || spelling === ip) return { unblocked, entryRemoved };
+      // Only from the exact set: a cuckoo filter reports some spellings nobody added (false
+      // positives), and deleting one of those would delete another address's fingerprint.
+      if (spelling === undefined || spelling === ip || blacklist.backend !== 'set') return { unblocked, entryRemoved };
       const spellingRemoved = await unblockIp(redis, blacklist, spelling);
       // What /readyz says about such entries is kept true for this process.
       if (spellingRemoved) await audit?.check();

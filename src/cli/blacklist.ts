@@ -36,7 +36,7 @@ program
 
 program
   .command('remove')
-  .description('unblock an address and forget its record; an entry in another spelling (added with redis-cli) goes too when named so')
+  .description('unblock an address and forget its record; on the set blacklist, an entry in another spelling (added with redis-cli) goes too when named so')
   .argument('<ip>', 'IPv4 or IPv6 address, in any spelling', spellingArgument)
   .action((spelling: string) =>
     withAdmin(async (admin) => {
