@@ -1,8 +1,9 @@
 import { z } from 'zod';
 
 /**
- * Characters (Unicode code points) in a well-formed string, counting no further than `limit + 1`:
- * enough to tell whether it is over the limit without walking a long string to its end.
+ * Characters (Unicode code points; a lone surrogate counts as one) in `text`, counting no further
+ * than `limit + 1`: enough to tell whether it is over the limit without walking a long string to
+ * its end.
  */
 export function characterCount(text: string, limit: number): number {
   // Every character is one or two UTF-16 units, so the unit count bounds the character count.
