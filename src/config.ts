@@ -11,8 +11,10 @@ export const SETTINGS = {
   HOST: { default: '0.0.0.0', doc: 'Interface the API listens on.' },
   API_PROCESSES: { default: '1', doc: 'API processes (node:cluster) sharing the port, each with its own Redis connection; `auto` is one per core. The stream worker runs once, in the primary.' },
   BATCH_MAX_CLICKS: { default: '1000', doc: 'Most clicks one `POST /batch` may carry.' },
-  REDIS_URL: { default: undefined, doc: 'Redis to use, e.g. `redis://:password@host:6379/0` (`rediss://` for TLS). Wins over REDIS_HOST/REDIS_PORT.' },
-  REDIS_CLUSTER_NODES: { default: undefined, doc: 'A Redis Cluster instead of one server: some of its nodes, comma-separated, as `host:port` or `redis://[user:password@]host:port` (`rediss://` for TLS; the first one\'s credentials apply to all). Wins over REDIS_URL.' },
+  HTTP_REQUEST_TIMEOUT_MS: { default: '30000', doc: 'Longest a client may take to send a whole request, headers and body; past it the API answers 408 and closes the connection. Responses are not limited by it: the `/events` stream stays open.' },
+  HTTP_HEADERS_TIMEOUT_MS: { default: '10000', doc: 'Longest a client may take to send the request headers (at most HTTP_REQUEST_TIMEOUT_MS).' },
+  REDIS_URL: { default: undefined, secret: true, doc: 'Redis to use, e.g. `redis://:password@host:6379/0` (`rediss://` for TLS). Wins over REDIS_HOST/REDIS_PORT.' },
+  REDIS_CLUSTER_NODES: { default: undefined, secret: true, doc: 'A Redis Cluster instead of one server: some of its nodes, comma-separated, as `host:port` or `redis://[user:password@]host:port` (`rediss://` for TLS; the first one\'s credentials apply to all). Wins over REDIS_URL.' },
   REDIS_HOST: { default: undefined, doc: 'Redis host, as in the reference article (used when REDIS_URL is not set).' },
   REDIS_PORT: { default: undefined, doc: 'Redis port with REDIS_HOST (6379 when only the host is given).' },
   REDIS_DATA_DIR: { default: '.redis-data', doc: 'With no Redis configured, `npm start` runs a private `redis-server` with its data (AOF) in this folder.' },
@@ -26,7 +28,8 @@ export const SETTINGS = {
   IP_CUCKOO_FILTER_CAPACITY: { default: '1000000', doc: 'Capacity given to `CF.RESERVE` when the API creates the filter.' },
   IP_CUCKOO_FILTER_BUCKET_SIZE: { default: '2', doc: 'Cuckoo filter bucket size (1-255): its false-positive rate is at most 2 × bucket size / 256 (1.6% at 2).' },
   IP_CUCKOO_FILTER_EXPANSION: { default: '1', doc: 'Growth when the filter fills: each new sub-filter holds capacity × expansion^n (up to 32 sub-filters). 0 refuses additions once full.' },
-  ADMIN_TOKEN: { default: undefined, doc: 'Bearer token of the admin API (`/admin/blacklist`); unset, the admin API is off.' },
+  ADMIN_TOKEN: { default: undefined, secret: true, doc: 'Bearer token of the admin API (`/admin/blacklist`); unset, the admin API is off.' },
+  VIEWER_PASSWORD: { default: undefined, secret: true, doc: 'Password of the read-only views that show every click (`GET /` live page, `/events`, `/stats`): HTTP basic auth with the user name `viewer`; at least 12 characters. Unset, those views are open. Clicks, `/healthz`, `/readyz` and the admin API never ask for it.' },
   BAN_SWEEP_INTERVAL_MS: { default: '1000', doc: 'How often a worker ends the temporary bans that are due.' },
   DECISION_STREAM_NAME: { default: 'fraud:decisions', doc: 'Stream every decision is appended to (with several partitions, each has its own: `<name>:{<partition tag>}`).' },
   DECISION_STREAM_PARTITIONS: { default: 'auto', doc: 'Partitions of the decisions (a device always goes to the same one; each has its own stream, device keys and counters in one cluster slot). `auto`: 1 on a single Redis, 12 on a cluster; on a cluster, a multiple of the number of masters spreads them evenly. Change it only with the workers drained.' },
@@ -47,9 +50,20 @@ export const SETTINGS = {
   FAIL_MODE: { default: 'closed', doc: '`closed`: answer 503 when Redis fails. `open`: answer `clean` with `"degraded": true` and count the click nowhere.' },
   LOG_LEVEL: { default: 'info', doc: 'pino level: fatal, error, warn, info, debug, trace or silent.' },
   SHUTDOWN_TIMEOUT_MS: { default: '10000', doc: 'On SIGTERM/SIGINT, longest wait for in-flight requests before connections are cut.' },
-} as const satisfies Record<string, { default: string | undefined; doc: string }>;
+} as const satisfies Record<string, { default: string | undefined; doc: string; secret?: true }>;
 
 type SettingName = keyof typeof SETTINGS;
+
+/**
+ * A setting's value as a problem report may show it. A secret (a token, a URL that can carry a
+ * password) is never printed, not even a wrong one, which may be the right one mistyped or pasted
+ * into the wrong variable: only its length.
+ */
+function shownValue(name: string, value: string | undefined): string {
+  const secret = (SETTINGS as Record<string, { secret?: true }>)[name]?.secret === true;
+  if (!secret || value === undefined) return JSON.stringify(value);
+  return `${[...value].length} characters, not shown: ${name} is secret`;
+}
 
 const wholeNumber = (min: number, max: number) =>
   z
@@ -98,6 +112,8 @@ const envSchema = z.object({
   HOST: z.string().min(1),
   API_PROCESSES: z.union([z.literal('auto'), wholeNumber(1, 256)], 'must be auto or a whole number from 1 to 256'),
   BATCH_MAX_CLICKS: wholeNumber(1, 10_000),
+  HTTP_REQUEST_TIMEOUT_MS: wholeNumber(100, 3_600_000),
+  HTTP_HEADERS_TIMEOUT_MS: wholeNumber(100, 3_600_000),
   REDIS_URL: redisUrl.optional(),
   REDIS_CLUSTER_NODES: clusterNodes.optional(),
   REDIS_HOST: z.string().trim().min(1).optional(),
@@ -114,6 +130,7 @@ const envSchema = z.object({
   IP_CUCKOO_FILTER_BUCKET_SIZE: wholeNumber(1, 255),
   IP_CUCKOO_FILTER_EXPANSION: wholeNumber(0, 32_768),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  VIEWER_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),
   BAN_SWEEP_INTERVAL_MS: wholeNumber(10, 3_600_000),
   DECISION_STREAM_NAME: keyName,
   DECISION_STREAM_PARTITIONS: z.union([z.literal('auto'), wholeNumber(1, 1024)], 'must be auto or a whole number from 1 to 1024'),
@@ -134,7 +151,13 @@ const envSchema = z.object({
   FAIL_MODE: z.enum(['closed', 'open'], 'must be closed or open'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'must be one of fatal, error, warn, info, debug, trace, silent'),
   SHUTDOWN_TIMEOUT_MS: wholeNumber(0, 600_000),
-} satisfies Record<SettingName, z.ZodType>);
+} satisfies Record<SettingName, z.ZodType>).check((ctx) => {
+  // Node refuses a headers timeout longer than the request timeout, and it could never fire.
+  const { HTTP_HEADERS_TIMEOUT_MS: headers, HTTP_REQUEST_TIMEOUT_MS: request } = ctx.value;
+  if (headers > request) {
+    ctx.issues.push({ code: 'custom', input: headers, path: ['HTTP_HEADERS_TIMEOUT_MS'], message: `must be at most HTTP_REQUEST_TIMEOUT_MS (${request})` });
+  }
+});
 
 export type Role = 'all' | 'api' | 'worker';
 export type StatsBackend = 'timeseries' | 'hash';
@@ -147,6 +170,10 @@ export interface Config {
     /** Processes serving the API; 'auto': one per core. */
     processes: number | 'auto';
     batchMaxClicks: number;
+    /** Longest a client may take to send a whole request. */
+    requestTimeoutMs: number;
+    /** Longest a client may take to send the request headers. */
+    headersTimeoutMs: number;
   };
   redis: {
     /**
@@ -188,6 +215,11 @@ export interface Config {
   };
   /** The live page's event streams. */
   live: { maxEventStreams: number };
+  /** The read-only views (live page, /events, /stats). */
+  viewer: {
+    /** Undefined: the views are open. */
+    password: string | undefined;
+  };
   failMode: 'closed' | 'open';
   logLevel: z.output<typeof envSchema>['LOG_LEVEL'];
   shutdownTimeoutMs: number;
@@ -208,7 +240,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
       ok: false,
       problems: parsed.error.issues.map((issue) => {
         const name = String(issue.path[0]);
-        return `${name} ${issue.message} (got ${JSON.stringify(input[name])})`;
+        return `${name} ${issue.message} (got ${shownValue(name, input[name])})`;
       }),
     };
   }
@@ -217,7 +249,14 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
     ok: true,
     config: {
       role: e.ROLE,
-      http: { port: e.PORT, host: e.HOST, processes: e.API_PROCESSES, batchMaxClicks: e.BATCH_MAX_CLICKS },
+      http: {
+        port: e.PORT,
+        host: e.HOST,
+        processes: e.API_PROCESSES,
+        batchMaxClicks: e.BATCH_MAX_CLICKS,
+        requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
+        headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+      },
       redis: {
         url: e.REDIS_CLUSTER_NODES ?? e.REDIS_URL ?? redisUrlFromHostPort(e.REDIS_HOST, e.REDIS_PORT),
         dataDir: e.REDIS_DATA_DIR,
@@ -252,6 +291,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
         appName: e.METRICS_APP_NAME,
       },
       live: { maxEventStreams: e.MAX_EVENT_STREAMS },
+      viewer: { password: e.VIEWER_PASSWORD },
       failMode: e.FAIL_MODE,
       logLevel: e.LOG_LEVEL,
       shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

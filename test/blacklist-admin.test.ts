@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisStackMissing, redisStackUrl, redisUrl, sleep, startTestApi, type TestApi } from './support/api.js';
+import { runCli } from './support/cli.js';
 import { startTestWorker, type TestWorker } from './support/worker.js';
 
 const TOKEN = 'test-admin-token-0123456789';
@@ -195,15 +195,3 @@ describe('the admin API without ADMIN_TOKEN', () => {
     expect(await api.writtenKeys()).toEqual(before);
   });
 });
-
-function runCli(api: TestApi, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/blacklist.ts', ...args], {
-    env: { PATH: process.env.PATH, ...api.config.env, REDIS_URL: api.redisUrl },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((done) => child.once('exit', (code) => done({ code, stdout, stderr })));
-}

@@ -8,7 +8,7 @@ describe('parseConfig', () => {
       ok: true,
       config: {
         role: 'all',
-        http: { port: 5000, host: '0.0.0.0', processes: 1, batchMaxClicks: 1000 },
+        http: { port: 5000, host: '0.0.0.0', processes: 1, batchMaxClicks: 1000, requestTimeoutMs: 30_000, headersTimeoutMs: 10_000 },
         redis: { url: undefined, dataDir: '.redis-data', serverBin: undefined, timeoutMs: 250, maxInFlight: 10_000 },
         clickSpam: { threshold: 2, windowMs: 10_000 },
         blacklist: { backend: 'auto', key: 'ip_cf', capacity: 1_000_000, bucketSize: 2, expansion: 1 },
@@ -26,6 +26,7 @@ describe('parseConfig', () => {
         },
         stats: { backend: 'auto', retentionMs: 86_400_000, minuteRetentionMs: 2_592_000_000, appName: 'click-fraud' },
         live: { maxEventStreams: 100 },
+        viewer: { password: undefined },
         failMode: 'closed',
         logLevel: 'info',
         shutdownTimeoutMs: 10_000,
@@ -69,7 +70,7 @@ describe('parseConfig', () => {
       ok: false,
       problems: [
         'PORT must be at most 65535 (got "70000")',
-        'REDIS_URL must be a redis:// or rediss:// URL (got "http://redis:6379")',
+        'REDIS_URL must be a redis:// or rediss:// URL (got 17 characters, not shown: REDIS_URL is secret)',
         'REDIS_TIMEOUT_MS must be at least 1 (got "0")',
         'CLICK_SPAM_THRESHOLD must be a whole number (got "abc")',
         'CLICK_SPAM_WINDOW_IN_SEC must be more than 0 (got "-1")',
@@ -81,6 +82,13 @@ describe('parseConfig', () => {
 
   it('refuses a zero threshold, which would make every click spam', () => {
     expect(parseConfig({ CLICK_SPAM_THRESHOLD: '0' })).toEqual({ ok: false, problems: ['CLICK_SPAM_THRESHOLD must be at least 1 (got "0")'] });
+  });
+
+  it('refuses a headers timeout longer than the request timeout, which Node would refuse too', () => {
+    expect(parseConfig({ HTTP_REQUEST_TIMEOUT_MS: '5000', HTTP_HEADERS_TIMEOUT_MS: '6000' })).toEqual({
+      ok: false,
+      problems: ['HTTP_HEADERS_TIMEOUT_MS must be at most HTTP_REQUEST_TIMEOUT_MS (5000) (got "6000")'],
+    });
   });
 
   it('documents every setting', () => {

@@ -136,6 +136,20 @@ describe('GET /events', () => {
     expect(all).toHaveLength(10_001);
   });
 
+  it.each([
+    ['a far-future Last-Event-ID', () => '99999999999999999999-0'],
+    ['the id of a lost stream, written by a clock an hour ahead,', () => `${Date.now() + 3_600_000}-0`],
+  ])('resumes after %s from the live end, rather than staying silent until the stream catches up', async (_, lastSeen) => {
+    const target = await api();
+    const before = await target.click('dev-before', 'tx');
+    const stream = await open(target, { 'last-event-id': lastSeen() });
+    expect(stream.response.status).toBe(200);
+    await untilStreams(target, 1);
+    const after = await target.click('dev-after', 'tx');
+    expect(ids(await stream.waitFor(1))).toEqual([after.stream_id]);
+    expect(ids(stream.events)).not.toContain(before.stream_id);
+  });
+
   it('refuses a Last-Event-ID that is not a stream id, with a clear 400', async () => {
     const target = await api();
     const res = await fetch(`${target.base}/events`, { headers: { 'last-event-id': '12; DROP' } });
@@ -161,6 +175,30 @@ describe('GET /events', () => {
     await untilStreams(target, 1);
     const again = await open(target);
     expect(again.response.status).toBe(200);
+  });
+
+  it('answers HEAD like a GET without a body, holding no place: 2 × MAX_EVENT_STREAMS HEADs leave room for the page', async () => {
+    const target = await api({ MAX_EVENT_STREAMS: '2' });
+    const heads = await Promise.all(Array.from({ length: 4 }, () => fetch(`${target.base}/events`, { method: 'HEAD' })));
+    for (const head of heads) {
+      expect(head.status).toBe(200);
+      expect(head.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+      expect(await head.text()).toBe('');
+    }
+    expect(target.service.eventStreams).toBe(0);
+
+    const stream = await open(target);
+    expect(stream.response.status).toBe(200);
+    await untilStreams(target, 1);
+    const click = await target.click('dev-after-heads', 'tx');
+    expect(ids(await stream.waitFor(1))).toEqual([click.stream_id]);
+
+    // With every place taken, a HEAD hears what a GET would: 503.
+    await open(target);
+    await untilStreams(target, 2);
+    const full = await fetch(`${target.base}/events`, { method: 'HEAD' });
+    expect(full.status).toBe(503);
+    expect(full.headers.get('retry-after')).toBe('10');
   });
 
   it('cuts a client that stops reading instead of buffering for it, and keeps serving the others', async () => {

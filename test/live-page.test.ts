@@ -10,6 +10,9 @@ const CHROMIUM_FLAGS = ['--disable-gpu', '--disable-quic', '--no-first-run', '--
 /** Screenshots of each run land here (gitignored); docs/live-page.png is the one the README shows. */
 const SCREENSHOT_DIR = new URL('../test-results/', import.meta.url);
 
+/** The page is behind the viewer password, as a deployment that shows it to people would have it. */
+const VIEWER_PASSWORD = 'viewer-password-in-the-browser';
+
 const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.log(`[tests] skipping the browser test: no ${CHROMIUM} (Debian: apt-get install chromium; .ci/run installs it)`);
 
@@ -20,11 +23,13 @@ describe.skipIf(!hasChromium)('the live page in headless Chromium', () => {
   const problems: string[] = [];
 
   beforeAll(async () => {
-    api = await startTestApi();
+    api = await startTestApi({ VIEWER_PASSWORD });
     await api.block('203.0.113.66');
     // Playwright gives every launch a new, empty profile directory and runs it headless.
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
-    page = await browser.newPage({ viewport: { width: 1200, height: 1000 } });
+    // The browser answers the server's basic-auth challenge with these, as a person would in its dialog,
+    // for the page, its files, its EventSource and its fetch of /stats alike.
+    page = await browser.newPage({ viewport: { width: 1200, height: 1000 }, httpCredentials: { username: 'viewer', password: VIEWER_PASSWORD } });
     page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
     page.on('console', (message) => {
       if (message.type() === 'error') problems.push(`console error: ${message.text()}`);
@@ -63,6 +68,8 @@ describe.skipIf(!hasChromium)('the live page in headless Chromium', () => {
     expect(await page.locator('#feed tr').first().getAttribute('data-transaction')).toBe('listed-1');
     await expect.poll(counts).toEqual({ total: '4', clean: '2', ip_blacklist: '1', click_spam: '1' });
     expect(await page.textContent('#fraud-share')).toBe('50.0 %');
+    // Its fetch of the worker's counts (GET /stats) got through the password too.
+    await expect.poll(() => page.textContent('#worker-totals')).toMatch(/^Stream worker, last 15 minutes: /);
     // The chart is drawn (uPlot's canvas, with its legend of the three verdicts).
     expect(await page.locator('#chart canvas').count()).toBeGreaterThan(0);
     expect(await page.locator('#chart .u-legend').textContent()).toMatch(/clean.*ip_blacklist.*click_spam/);
@@ -72,6 +79,17 @@ describe.skipIf(!hasChromium)('the live page in headless Chromium', () => {
     await page.waitForTimeout(1100);
     await page.screenshot({ path: new URL('live-page.png', SCREENSHOT_DIR).pathname, fullPage: true });
     expect(problems).toEqual([]);
+  });
+
+  it('is refused to a browser without the viewer password', async () => {
+    const stranger = await browser.newPage();
+    try {
+      // Headless Chromium has no one to ask for the password: it gives up on the challenge.
+      await expect(stranger.goto(api.base)).rejects.toThrow(/ERR_INVALID_AUTH_CREDENTIALS/);
+      expect(await stranger.locator('#feed').count()).toBe(0);
+    } finally {
+      await stranger.close();
+    }
   });
 
   it('reconnects by itself after a server restart and shows what was decided meanwhile, once each', async () => {

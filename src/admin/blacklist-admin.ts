@@ -2,7 +2,8 @@ import type { RedisClient } from '../redis/connection.js';
 import type { Ban, BanRequest } from '../domain/ban.js';
 import { canonicalIp } from '../domain/ip.js';
 import type { BanPage, BanRegistry } from '../redis/ban-registry.js';
-import { blockIp, isBlocked, unblockIp, type Blacklist } from '../redis/blacklist.js';
+import { blockIp, findNonCanonical, isBlocked, respellMember, unblockIp, type Blacklist, type NonCanonicalPage } from '../redis/blacklist.js';
+import { NON_CANONICAL_SCAN, type BlacklistAudit } from './blacklist-audit.js';
 
 export interface BanStatus {
   ip: string;
@@ -26,10 +27,22 @@ const MAX_INVALID_LINES_LISTED = 100;
 export interface BlacklistAdmin {
   /** Blocks `request.ip` and records why; a second add replaces the record but blocks once. */
   add(request: BanRequest, source: string): Promise<{ ban: Ban; alreadyBlocked: boolean; replaced: boolean }>;
-  /** Unblocks and forgets an address, registry entry or not. */
-  remove(ip: string): Promise<{ unblocked: boolean; entryRemoved: boolean }>;
+  /**
+   * Unblocks and forgets an address, registry entry or not. On the set blacklist, `spelling`, the
+   * address as the caller wrote it, is taken out too when it is not the canonical one: an entry
+   * added with redis-cli as `2001:DB8::9` is removed by naming it so. `spellingRemoved` is only
+   * given then.
+   */
+  remove(ip: string, spelling?: string): Promise<{ unblocked: boolean; entryRemoved: boolean; spellingRemoved?: boolean }>;
   status(ip: string): Promise<BanStatus>;
   list(offset: number, limit: number): Promise<BanPage>;
+  /**
+   * Set blacklist members that block nothing because they are not canonical, one bounded page from
+   * `cursor` on (NON_CANONICAL_SCAN). Throws NotEnumerableError on a cuckoo filter.
+   */
+  nonCanonical(cursor?: string): Promise<NonCanonicalPage>;
+  /** Replaces the members of such a page by their canonical spelling (drops those that are no address); answers those replaced. */
+  fixNonCanonical(cursor?: string): Promise<NonCanonicalPage>;
   /** Blocks every address of a list, one per line (blank lines and `#` comments skipped). */
   importLines(lines: AsyncIterable<string>, ban: { reason: string; ttl?: number; source: string }): Promise<ImportReport>;
 }
@@ -39,7 +52,7 @@ export interface BlacklistAdmin {
  * reads (cuckoo filter or set) decides; the registry says why. Writes go registry first, so that a
  * temporary ban is always known to the expiry sweep before it blocks anything.
  */
-export function createBlacklistAdmin(redis: RedisClient, blacklist: Blacklist, registry: BanRegistry): BlacklistAdmin {
+export function createBlacklistAdmin(redis: RedisClient, blacklist: Blacklist, registry: BanRegistry, audit?: BlacklistAudit): BlacklistAdmin {
   /** The Redis clock, as the sweep that ends bans uses it. */
   const now = async () => {
     const [seconds, micros] = await redis.time();
@@ -62,10 +75,24 @@ export function createBlacklistAdmin(redis: RedisClient, blacklist: Blacklist, r
 
   return {
     add,
-    async remove(ip) {
+    async remove(ip, spelling) {
       const unblocked = await unblockIp(redis, blacklist, ip);
       const entryRemoved = await registry.remove(ip);
-      return { unblocked, entryRemoved };
+      // Only from the exact set: a cuckoo filter reports some spellings nobody added (false
+      // positives), and deleting one of those would delete another address's fingerprint.
+      if (spelling === undefined || spelling === ip || blacklist.backend !== 'set') return { unblocked, entryRemoved };
+      const spellingRemoved = await unblockIp(redis, blacklist, spelling);
+      // What /readyz says about such entries is kept true for this process.
+      if (spellingRemoved) await audit?.check();
+      return { unblocked, entryRemoved, spellingRemoved };
+    },
+    nonCanonical: (cursor) => findNonCanonical(redis, blacklist, { ...NON_CANONICAL_SCAN, cursor }),
+    async fixNonCanonical(cursor) {
+      const page = await findNonCanonical(redis, blacklist, { ...NON_CANONICAL_SCAN, cursor });
+      const fixed = [];
+      for (const entry of page.entries) if (await respellMember(redis, blacklist, entry)) fixed.push(entry);
+      if (fixed.length > 0) await audit?.check();
+      return { ...page, entries: fixed };
     },
     async status(ip) {
       const [blocked, entry] = await Promise.all([isBlocked(redis, blacklist, ip), registry.get(ip)]);

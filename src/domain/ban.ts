@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { fieldProblems, type FieldProblem } from './field-problems.js';
 import { ipField } from './ip.js';
+import { textField } from './text.js';
 
 /** One blocked address and why: the registry's record. */
 export interface Ban {
@@ -13,6 +14,10 @@ export interface Ban {
   /** Unix ms; null for a ban without end. */
   expiresAt: number | null;
 }
+
+/** Most characters of a ban's reason and of its source. */
+export const MAX_REASON_LENGTH = 500;
+export const MAX_SOURCE_LENGTH = 64;
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
 /** Longer than any sensible temporary ban; past it, a ban should be permanent. */
@@ -43,13 +48,9 @@ const ttlField = z
 export const banRequestSchema = z.object(
   {
     ip: ipField,
-    reason: z
-      .string({ error: (issue) => (issue.input === undefined ? 'reason is required' : 'reason must be a string') })
-      .trim()
-      .min(1, 'reason must not be empty')
-      .max(500, 'reason must be at most 500 characters'),
+    reason: textField('reason', MAX_REASON_LENGTH, { trim: true }),
     ttl: ttlField.optional(),
-    source: z.string('source must be a string').trim().min(1, 'source must not be empty').max(64, 'source must be at most 64 characters').optional(),
+    source: textField('source', MAX_SOURCE_LENGTH, { trim: true }).optional(),
   },
   { error: 'body must be a JSON object with ip, reason and an optional ttl' },
 );
@@ -57,7 +58,13 @@ export const banRequestSchema = z.object(
 /** A ban as asked for: canonical ip, ttl in seconds. */
 export type BanRequest = z.output<typeof banRequestSchema>;
 
-export function parseBanRequest(body: unknown): { ok: true; request: BanRequest } | { ok: false; problems: FieldProblem[] } {
+export function parseBanRequest(body: unknown): { ok: true; value: BanRequest } | { ok: false; problems: FieldProblem[] } {
   const result = banRequestSchema.safeParse(body);
-  return result.success ? { ok: true, request: result.data } : { ok: false, problems: fieldProblems(result.error.issues, '(body)') };
+  return result.success ? { ok: true, value: result.data } : { ok: false, problems: fieldProblems(result.error.issues, '(body)') };
+}
+
+/** A ban's reason on its own (the CLI's import gives one to every address), by the same rules. */
+export function parseBanReason(text: string): { ok: true; value: string } | { ok: false; problems: FieldProblem[] } {
+  const result = banRequestSchema.shape.reason.safeParse(text);
+  return result.success ? { ok: true, value: result.data } : { ok: false, problems: fieldProblems(result.error.issues, 'reason') };
 }

@@ -3,7 +3,7 @@ import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 
 /** Long enough for any textual IPv6 address, short enough to refuse junk early. */
-const MAX_IP_LENGTH = 64;
+export const MAX_IP_LENGTH = 64;
 
 /**
  * The one spelling of an address that every blacklist lookup and every record uses, so that

@@ -1,13 +1,14 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import express, { Router, type RequestHandler, type Response } from 'express';
+import { Router, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import type { BlacklistAdmin } from '../admin/blacklist-admin.js';
 import { parseBanRequest, type Ban } from '../domain/ban.js';
 import { fieldProblems } from '../domain/field-problems.js';
 import { canonicalIp } from '../domain/ip.js';
-import { BlacklistFullError } from '../redis/blacklist.js';
+import { BlacklistFullError, NotEnumerableError, type NonCanonicalPage } from '../redis/blacklist.js';
 import type { Logger } from 'pino';
 import { sendError } from './errors.js';
+import { jsonBody } from './json-body.js';
+import { matchesSecret, secretDigest } from './secret-match.js';
 
 export const ADMIN_PATH = '/admin/blacklist';
 
@@ -19,6 +20,10 @@ const pageSchema = z.object({
     .transform(Number)
     .pipe(z.number().min(1, 'limit must be a whole number from 1 to 500').max(500, 'limit must be a whole number from 1 to 500'))
     .default(50),
+});
+
+const cursorSchema = z.object({
+  cursor: z.string().regex(/^\d{1,20}$/, 'cursor must be the next_cursor of an earlier answer').optional(),
 });
 
 /**
@@ -34,13 +39,13 @@ export function adminRouter(admin: BlacklistAdmin | undefined, token: string | u
     return router;
   }
 
-  router.use(ADMIN_PATH, requireBearer(token), express.json({ limit: 16 * 1024, type: () => true, strict: false }));
+  router.use(ADMIN_PATH, requireBearer(token), jsonBody(16 * 1024));
 
   router.post(ADMIN_PATH, async (req, res) => {
     const parsed = parseBanRequest(req.body);
     if (!parsed.ok) return sendError(res, 400, { error: 'invalid_ban', message: 'the ban has invalid fields', issues: parsed.problems });
     await answer(res, logger, async () => {
-      const { ban, alreadyBlocked, replaced } = await admin.add(parsed.request, 'admin-api');
+      const { ban, alreadyBlocked, replaced } = await admin.add(parsed.value, 'admin-api');
       res.status(replaced ? 200 : 201).json({ ...banBody(ban), blocked: true, already_blocked: alreadyBlocked, replaced });
     });
   });
@@ -57,40 +62,62 @@ export function adminRouter(admin: BlacklistAdmin | undefined, token: string | u
     });
   });
 
+  // Before the routes of one address, which would take `non-canonical` for one (and refuse it).
+  router.get(`${ADMIN_PATH}/non-canonical`, nonCanonicalRoute(logger, 'items', (cursor) => admin.nonCanonical(cursor)));
+  router.post(`${ADMIN_PATH}/non-canonical/fix`, nonCanonicalRoute(logger, 'fixed', (cursor) => admin.fixNonCanonical(cursor)));
+
   router.get(`${ADMIN_PATH}/:ip`, withIp(logger, async (ip, res) => {
     const status = await admin.status(ip);
     if (!status.blocked && status.entry === null) return sendError(res, 404, { error: 'not_found', message: `${ip} is not blacklisted` });
     res.json({ ip, blocked: status.blocked, entry: status.entry && banBody(status.entry) });
   }));
 
-  router.delete(`${ADMIN_PATH}/:ip`, withIp(logger, async (ip, res) => {
-    const { unblocked, entryRemoved } = await admin.remove(ip);
-    if (!unblocked && !entryRemoved) return sendError(res, 404, { error: 'not_found', message: `${ip} is not blacklisted` });
-    res.json({ ip, unblocked, entry_removed: entryRemoved });
+  // The address as written in the path goes too: that is how an entry added with redis-cli in
+  // another spelling (`2001:DB8::9`), which blocks nothing, is removed.
+  router.delete(`${ADMIN_PATH}/:ip`, withIp(logger, async (ip, res, spelling) => {
+    const { unblocked, entryRemoved, spellingRemoved } = await admin.remove(ip, spelling);
+    if (!unblocked && !entryRemoved && !spellingRemoved) return sendError(res, 404, { error: 'not_found', message: `${spelling} is not blacklisted` });
+    res.json({ ip, unblocked, entry_removed: entryRemoved, ...(spellingRemoved === undefined ? {} : { spelling, spelling_removed: spellingRemoved }) });
   }));
 
   return router;
 }
 
-/** Compares digests, so that neither the token's content nor its length leaks through timing. */
 function requireBearer(token: string): RequestHandler {
-  const expected = createHash('sha256').update(token).digest();
+  const expected = secretDigest(token);
   return (req, res, next) => {
     const match = /^Bearer (.+)$/.exec(req.get('authorization') ?? '');
-    const given = createHash('sha256').update(match?.[1] ?? '').digest();
-    if (match && timingSafeEqual(given, expected)) return next();
+    if (match && matchesSecret(match[1]!, expected)) return next();
     res.set('WWW-Authenticate', 'Bearer');
     sendError(res, 401, { error: 'unauthorized', message: 'the admin API needs Authorization: Bearer <ADMIN_TOKEN>' });
   };
 }
 
-function withIp(logger: Logger, handle: (ip: string, res: Response) => Promise<void>): RequestHandler<{ ip: string }> {
+/** Hands the route the canonical address, and the spelling the path gave it in. */
+function withIp(logger: Logger, handle: (ip: string, res: Response, spelling: string) => Promise<void>): RequestHandler<{ ip: string }> {
   return async (req, res) => {
     const ip = canonicalIp(req.params.ip);
     if (ip === undefined) {
       return sendError(res, 400, { error: 'invalid_ip', message: 'ip must be an IPv4 or IPv6 address', issues: [{ path: 'ip', message: 'ip must be an IPv4 or IPv6 address' }] });
     }
-    await answer(res, logger, () => handle(ip, res));
+    await answer(res, logger, () => handle(ip, res, req.params.ip));
+  };
+}
+
+/**
+ * Entries of the set blacklist that are not canonical, a bounded page at a time: `?cursor=` takes
+ * the `next_cursor` of the answer before (null once the whole set has been looked at).
+ */
+function nonCanonicalRoute(logger: Logger, listName: 'items' | 'fixed', work: (cursor: string | undefined) => Promise<NonCanonicalPage>): RequestHandler {
+  return async (req, res) => {
+    const parsed = cursorSchema.safeParse(req.query);
+    if (!parsed.success) {
+      return sendError(res, 400, { error: 'invalid_query', message: 'the query has invalid parameters', issues: fieldProblems(parsed.error.issues, '(query)') });
+    }
+    await answer(res, logger, async () => {
+      const { entries, scanned, nextCursor } = await work(parsed.data.cursor);
+      res.json({ [listName]: entries.map(({ raw, canonical }) => ({ raw, canonical })), scanned, next_cursor: nextCursor ?? null });
+    });
   };
 }
 
@@ -100,6 +127,7 @@ async function answer(res: Response, logger: Logger, work: () => Promise<void>):
     await work();
   } catch (error) {
     if (error instanceof BlacklistFullError) return sendError(res, 507, { error: 'blacklist_full', message: error.message });
+    if (error instanceof NotEnumerableError) return sendError(res, 409, { error: 'not_enumerable', message: error.message });
     logger.warn({ err: error }, 'admin request failed');
     sendError(res, 503, { error: 'redis_unavailable', message: 'the blacklist could not be changed or read because Redis is unavailable' });
   }

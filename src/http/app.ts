@@ -2,12 +2,15 @@ import express, { type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { ClickStore } from '../redis/click-store.js';
 import type { BlacklistAdmin } from '../admin/blacklist-admin.js';
+import { MAX_CLICK_JSON_BYTES } from '../domain/click.js';
 import { adminRouter } from './admin-routes.js';
 import { batchRoute } from './batch-route.js';
 import { clickRoute, type FailMode } from './click-route.js';
 import { errorHandler, notFound } from './errors.js';
+import { jsonBody } from './json-body.js';
 import { livePage } from './live-page.js';
 import { statsRoute, type StatsRouteDependencies } from './stats-route.js';
+import { viewerAuth, VIEWER_USER } from './viewer-auth.js';
 
 export interface Readiness {
   ready: boolean;
@@ -24,26 +27,29 @@ export interface AppDependencies {
   events: RequestHandler;
   failMode: FailMode;
   batchMaxClicks: number;
+  /** Password of the read-only views (VIEWER_PASSWORD); undefined: they are open. */
+  viewerPassword: string | undefined;
   logger: Logger;
 }
 
 export const MAX_BODY_BYTES = 16 * 1024;
+/** Room in a batch body for `{"clicks": [...]}` and whatever other fields a sender adds around the clicks. */
+const BATCH_ENVELOPE_BYTES = 1024;
 
-export function createApp({ clicks, stats, admin, readiness, events, failMode, batchMaxClicks, logger }: AppDependencies): Express {
+/** Large enough for the largest valid batch, however its clicks are escaped (see MAX_CLICK_JSON_BYTES). */
+export function batchBodyLimit(maxClicks: number): number {
+  return Math.max(MAX_BODY_BYTES, maxClicks * MAX_CLICK_JSON_BYTES + BATCH_ENVELOPE_BYTES);
+}
+
+export function createApp({ clicks, stats, admin, readiness, events, failMode, batchMaxClicks, viewerPassword, logger }: AppDependencies): Express {
   const app = express();
   app.disable('x-powered-by');
   // Express would hash every response body into an ETag, POSTs included; no answer here is cached.
   app.disable('etag');
 
   // The click routes first: every click would otherwise be matched against each route above it.
-  // Any Content-Type is read as JSON: tracking pixels post with navigator.sendBeacon (text/plain)
-  // and `curl -d` sends form encoding, yet both carry the same JSON click.
-  // Not strict: `null` or `5` is valid JSON, just not a click, and the schema says so.
-  const json = express.json({ limit: MAX_BODY_BYTES, type: () => true, strict: false });
-  app.post('/', json, clickRoute({ clicks, failMode, logger }));
-  // A click is well under 512 bytes of JSON even with ids at their 128-character limit.
-  const batchJson = express.json({ limit: Math.max(MAX_BODY_BYTES, batchMaxClicks * 512), type: () => true, strict: false });
-  app.post('/batch', batchJson, batchRoute({ clicks, maxClicks: batchMaxClicks, failMode, logger }));
+  app.post('/', jsonBody(MAX_BODY_BYTES), clickRoute({ clicks, failMode, logger }));
+  app.post('/batch', jsonBody(batchBodyLimit(batchMaxClicks)), batchRoute({ clicks, maxClicks: batchMaxClicks, failMode, logger }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -52,10 +58,15 @@ export function createApp({ clicks, stats, admin, readiness, events, failMode, b
     const state = await readiness();
     res.status(state.ready ? 200 : 503).json(state);
   });
-  app.get('/stats', statsRoute(stats));
+  // The views that show every click (address, device, verdict) or the traffic's volume, read by
+  // people; clicks, probes and the admin API (its own token) never need the viewer password.
+  const viewer = viewerAuth(viewerPassword);
+  if (viewerPassword === undefined) logger.info('live page, /events and /stats are open: set VIEWER_PASSWORD to require a password');
+  else logger.info(`live page, /events and /stats need VIEWER_PASSWORD (HTTP basic auth, user "${VIEWER_USER}")`);
+  app.get('/stats', viewer, statsRoute(stats));
   app.use(adminRouter(admin?.blacklist, admin?.token, logger));
-  app.get('/events', events);
-  app.use(livePage());
+  app.get('/events', viewer, events);
+  app.use(livePage(viewer));
 
   app.use(notFound);
   app.use(errorHandler(logger));

@@ -20,6 +20,7 @@ const BODY_ERRORS: Record<string, { status: number; error: string; message: (err
   'entity.too.large': { status: 413, error: 'body_too_large', message: (err) => `body must be at most ${Math.floor((err.limit ?? 0) / 1024)} KiB` },
   'encoding.unsupported': { status: 415, error: 'unsupported_encoding', message: (err) => err.message },
   'charset.unsupported': { status: 415, error: 'unsupported_charset', message: (err) => err.message },
+  'entity.invalid_utf8': { status: 400, error: 'invalid_utf8', message: (err) => err.message },
   'request.aborted': { status: 400, error: 'request_aborted', message: () => 'the request body was cut off' },
   'request.size.invalid': { status: 400, error: 'invalid_body_size', message: () => 'body length does not match Content-Length' },
 };

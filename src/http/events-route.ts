@@ -29,6 +29,14 @@ const SHUTTING_DOWN = { error: 'shutting_down', message: 'the server is shutting
 /** Suggested wait after a refusal for too many streams; the page backs off on its own too. */
 const REFUSED_RETRY_AFTER_SEC = 10;
 
+const EVENT_STREAM_HEADERS = {
+  'Content-Type': 'text/event-stream; charset=utf-8',
+  'Cache-Control': 'no-cache, no-transform',
+  Connection: 'keep-alive',
+  // Tells nginx-style proxies not to hold events back in their buffers.
+  'X-Accel-Buffering': 'no',
+};
+
 /** One decision as a server-sent event; its id is the stream id, so `Last-Event-ID` resumes after it. */
 export function formatDecisionEvent(id: string, decision: LiveDecision): string {
   return `id: ${id}\nevent: decision\ndata: ${JSON.stringify(decision)}\n\n`;
@@ -98,6 +106,14 @@ export function createLiveEvents(feed: DecisionFeed, settings: EventStreamSettin
       });
     }
 
+    // HEAD gets the answer a GET would start with, and no body. It opens no stream and holds no
+    // place: its response has nothing to write, so as a stream it would never end, and a hundred
+    // HEADs would lock the live page out. (It does not ask Redis, as a GET's joining would.)
+    if (req.method === 'HEAD') {
+      res.writeHead(200, EVENT_STREAM_HEADERS).end();
+      return;
+    }
+
     let subscription: Subscription | undefined;
     streams.set(res, () => {
       if (res.headersSent) res.end();
@@ -137,13 +153,7 @@ export function createLiveEvents(feed: DecisionFeed, settings: EventStreamSettin
       return;
     }
 
-    res.writeHead(200, {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache, no-transform',
-      Connection: 'keep-alive',
-      // Tells nginx-style proxies not to hold events back in their buffers.
-      'X-Accel-Buffering': 'no',
-    });
+    res.writeHead(200, EVENT_STREAM_HEADERS);
     write(res, `retry: ${retryMs}\n\n`);
     try {
       await subscription.catchUp();

@@ -34,12 +34,13 @@ const page: RequestHandler = (req, res) => {
 /** The two files of uPlot the page loads, and nothing else of its package. */
 const UPLOT_FILES = ['uPlot.iife.min.js', 'uPlot.min.css'];
 
-export function livePage(): Router {
+/** The page and its files, each behind `access` (the viewer password, when there is one). */
+export function livePage(access: RequestHandler): Router {
   const router = express.Router();
-  router.get('/', page);
+  router.get('/', access, page);
   for (const file of UPLOT_FILES) {
-    router.get(`/live/vendor/${file}`, (_req, res) => res.set(PAGE_HEADERS).sendFile(file, { root: uPlotDir }));
+    router.get(`/live/vendor/${file}`, access, (_req, res) => res.set(PAGE_HEADERS).sendFile(file, { root: uPlotDir }));
   }
-  router.use('/live', express.static(publicDir, { index: false, setHeaders: (res) => res.set(PAGE_HEADERS) }));
+  router.use('/live', access, express.static(publicDir, { index: false, setHeaders: (res) => res.set(PAGE_HEADERS) }));
   return router;
 }

@@ -12,8 +12,33 @@ export interface HttpServer {
   close(timeoutMs: number): Promise<void>;
 }
 
-export function listen(app: Express, { port, host }: { port: number; host: string }): Promise<HttpServer> {
-  const server = createServer(app);
+export interface ListenSettings {
+  port: number;
+  host: string;
+  /** Longest a client may take to send a whole request (HTTP_REQUEST_TIMEOUT_MS). */
+  requestTimeoutMs: number;
+  /** Longest a client may take to send its request headers (HTTP_HEADERS_TIMEOUT_MS). */
+  headersTimeoutMs: number;
+}
+
+/** How often the server looks for requests past their timeouts: a timeout fires at most this late. */
+const MAX_TIMEOUT_CHECK_INTERVAL_MS = 1000;
+
+/**
+ * Serves `app`. Node's default lets a client take 300 s to send one request, so that stalled
+ * uploads of large batches hold their memory for minutes; here a request must arrive within
+ * `requestTimeoutMs` (a 408 and a closed connection otherwise). Both timeouts bound only the
+ * receiving of a request: a long response such as the `/events` stream is not cut by them.
+ */
+export function listen(app: Express, { port, host, requestTimeoutMs, headersTimeoutMs }: ListenSettings): Promise<HttpServer> {
+  const server = createServer(
+    {
+      requestTimeout: requestTimeoutMs,
+      headersTimeout: headersTimeoutMs,
+      connectionsCheckingInterval: Math.min(MAX_TIMEOUT_CHECK_INTERVAL_MS, headersTimeoutMs),
+    },
+    app,
+  );
   return new Promise((ready, fail) => {
     server.once('error', fail);
     server.listen(port, host, () => {

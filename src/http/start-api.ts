@@ -4,6 +4,7 @@ import { createApp, type Readiness } from './app.js';
 import { listen } from './server.js';
 import { ADMIN_PATH } from './admin-routes.js';
 import { createBlacklistAdmin } from '../admin/blacklist-admin.js';
+import { createBlacklistAudit } from '../admin/blacklist-audit.js';
 import { openBanRegistry, type BanRegistry } from '../redis/ban-registry.js';
 import { prepareBlacklist, type Blacklist } from '../redis/blacklist.js';
 import type { RedisCapabilities } from '../redis/capabilities.js';
@@ -83,6 +84,8 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
     const blacklist = await prepareBlacklist(redis, capabilities, config.blacklist);
     const counters = await prepareCounters(redis, capabilities, { ...config.stats, keyspace });
     logBackends(logger, capabilities, blacklist);
+    const audit = createBlacklistAudit(redis, blacklist, logger);
+    await audit.check();
     const token = config.admin.token;
     registry = token === undefined ? undefined : await openBanRegistry(redisUrl, capabilities, keyspace.bans, config.redis.timeoutMs);
     if (registry) logger.info({ path: ADMIN_PATH, listing: registry.listing }, `admin API on ${ADMIN_PATH} (bearer ADMIN_TOKEN)`);
@@ -91,7 +94,7 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
     const readiness = async (): Promise<Readiness> => {
       const details = {
         redis: { url: redactedUrl(redisUrl), version: capabilities.version, cluster, partitions: keyspace.partitions.length },
-        blacklist: { backend: blacklist.backend, key: blacklist.key, add_command: blacklist.addCommand },
+        blacklist: { backend: blacklist.backend, key: blacklist.key, add_command: blacklist.addCommand, ...audit.readiness() },
         stats: { backend: counters.backend },
         clicks: { in_flight: gate.inFlight, max_in_flight: config.redis.maxInFlight, redis_hung: gate.hung },
       };
@@ -115,11 +118,12 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
     const app = createApp({
       clicks,
       stats: { redis, counters, keyspace, group: config.worker.group },
-      admin: registry && token !== undefined ? { blacklist: createBlacklistAdmin(redis, blacklist, registry), token } : undefined,
+      admin: registry && token !== undefined ? { blacklist: createBlacklistAdmin(redis, blacklist, registry, audit), token } : undefined,
       readiness,
       events: events.route,
       failMode: config.failMode,
       batchMaxClicks: config.http.batchMaxClicks,
+      viewerPassword: config.viewer.password,
       logger,
     });
     const http = await listen(app, config.http);

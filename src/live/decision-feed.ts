@@ -139,6 +139,19 @@ export function createDecisionFeed(follower: RedisClient, reader: RedisClient, s
     return started;
   }
 
+  /**
+   * True when `id` is newer than anything in the stream. A subscriber resuming after such an id
+   * would otherwise hear nothing until the stream caught up with it, maybe never
+   * (`99999999999999999999-0`). It resumes from the live end instead, not with a 400: that would
+   * make EventSource give up for good, and an honest page gets such an id from a Redis that
+   * restarted empty, whose new stream has smaller ids than the ones it saw (a clock that ran ahead,
+   * a failover). An id only ahead of the follower, whose read has not returned yet, stays as is.
+   */
+  async function isPastStreamEnd(id: string): Promise<boolean> {
+    const [newest] = await reader.xrevrange(streamKey, '+', '-', 'COUNT', 1);
+    return newest === undefined || compareStreamIds(id, newest[0]) > 0;
+  }
+
   async function readLoop(): Promise<void> {
     let failures = 0;
     for (;;) {
@@ -205,6 +218,14 @@ export function createDecisionFeed(follower: RedisClient, reader: RedisClient, s
       // to the follower's position now leaves no gap.
       const until = position;
       if (resumeAfter === undefined) member.lastId = until;
+      else if (compareStreamIds(resumeAfter, until) > 0) {
+        try {
+          if (await isPastStreamEnd(resumeAfter)) member.lastId = until;
+        } catch (error) {
+          members.delete(member);
+          throw error;
+        }
+      }
       return {
         catchUp: () => catchUp(member, until),
         unsubscribe: () => void members.delete(member),

@@ -1,4 +1,5 @@
 import type { RedisClient } from './connection.js';
+import { canonicalIp } from '../domain/ip.js';
 import type { RedisCapabilities } from './capabilities.js';
 
 export type BlacklistBackend = 'cuckoo' | 'set';
@@ -87,4 +88,66 @@ export async function areBlocked(redis: RedisClient, blacklist: Blacklist, ips: 
   if (ips.length === 0) return [];
   const replies = (await redis.call(blacklist.backend === 'cuckoo' ? 'CF.MEXISTS' : 'SMISMEMBER', blacklist.key, ...ips)) as number[];
   return replies.map((reply) => Number(reply) === 1);
+}
+
+/** A set member that no lookup ever matches, since lookups use the canonical spelling of an address. */
+export interface NonCanonicalEntry {
+  /** The member as stored, byte for byte, to replace or remove it by. */
+  member: Buffer;
+  /** The member as text, for people. */
+  raw: string;
+  /** The canonical spelling of its address; null for a member that is no address at all. */
+  canonical: string | null;
+}
+
+export interface NonCanonicalPage {
+  entries: NonCanonicalEntry[];
+  /** Members looked at. */
+  scanned: number;
+  /** Where a next look goes on (an SSCAN cursor); undefined once the whole set has been looked at. */
+  nextCursor: string | undefined;
+}
+
+/** A cuckoo filter holds fingerprints, not addresses: what was added cannot be listed. */
+export class NotEnumerableError extends Error {
+  constructor(key: string) {
+    super(`the blacklist "${key}" is a cuckoo filter, which cannot be listed: add addresses in canonical form (the admin API and the CLI always do)`);
+  }
+}
+
+/** Members per SSCAN call: a hint, which Redis exceeds for small sets (it answers them whole). */
+const SSCAN_COUNT = 1000;
+
+/**
+ * Looks through the set blacklist for members that are not the canonical spelling of an address:
+ * `SADD ip_cf 2001:DB8::9` or `::ffff:5.6.7.8` blocks nothing, since clicks are looked up as
+ * `2001:db8::9` and `5.6.7.8`. Bounded: it stops once it has looked at `maxScanned` members or
+ * found `maxFound`, past each by at most one SSCAN reply, and says where to go on.
+ */
+export async function findNonCanonical(
+  redis: RedisClient,
+  blacklist: Blacklist,
+  { cursor = '0', maxScanned, maxFound }: { cursor?: string; maxScanned: number; maxFound: number },
+): Promise<NonCanonicalPage> {
+  if (blacklist.backend !== 'set') throw new NotEnumerableError(blacklist.key);
+  // SSCAN may answer a member twice; keyed by its bytes.
+  const found = new Map<string, NonCanonicalEntry>();
+  let scanned = 0;
+  let next = cursor;
+  do {
+    const [after, members] = await redis.sscanBuffer(blacklist.key, next, 'COUNT', SSCAN_COUNT);
+    next = after.toString();
+    scanned += members.length;
+    for (const member of members) {
+      const raw = member.toString();
+      if (canonicalIp(raw) === raw) continue;
+      found.set(member.toString('latin1'), { member, raw, canonical: canonicalIp(raw.trim()) ?? null });
+    }
+  } while (next !== '0' && scanned < maxScanned && found.size < maxFound);
+  return { entries: [...found.values()], scanned, nextCursor: next === '0' ? undefined : next };
+}
+
+/** Replaces a member by its canonical spelling (drops one that is no address); false when it was gone. */
+export async function respellMember(redis: RedisClient, blacklist: Blacklist, entry: NonCanonicalEntry): Promise<boolean> {
+  return (await redis.respellBlacklistMember(blacklist.key, entry.member, entry.canonical ?? '')) === 1;
 }

@@ -112,7 +112,7 @@ function logConnectionChanges(redis: RedisClient, logger: Logger): void {
   });
 }
 
-/** The address with any password masked, for logs and /readyz. */
+/** The address with any password masked, for logs and /readyz (ioredis also reads one from `?password=`). */
 export function redactedUrl(url: string): string {
   const address = parseRedisAddress(url);
   if (address.kind === 'cluster') {
@@ -122,6 +122,7 @@ export function redactedUrl(url: string): string {
   }
   const parsed = new URL(address.url);
   if (parsed.password) parsed.password = '***';
+  if (parsed.searchParams.has('password')) parsed.searchParams.set('password', '***');
   return parsed.toString();
 }
 

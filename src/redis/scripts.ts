@@ -73,6 +73,7 @@ declare module 'ioredis' {
       minutesExpireAtMs: number,
     ): Result<0 | 1, Context>;
     unblockIp(blacklistKey: string, backend: string, ip: string): Result<0 | 1, Context>;
+    respellBlacklistMember(blacklistKey: string, member: Buffer, canonical: string): Result<0 | 1, Context>;
     expireBans(
       blacklistKey: string,
       byExpiryKey: string,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { inject } from 'vitest';
 import { parseConfig, type Config } from '../../src/config.js';
 import { startApi, type ApiService } from '../../src/http/start-api.js';
@@ -70,9 +70,9 @@ export interface ClickAnswer {
 }
 
 /** The real API (same composition as `npm start`) on a free port, against a real Redis. */
-export async function startTestApi(env: Record<string, string> = {}, url = redisUrl): Promise<TestApi> {
+export async function startTestApi(env: Record<string, string> = {}, url = redisUrl, logger: Logger = pino({ level: 'silent' })): Promise<TestApi> {
   const config = testConfig(env);
-  const service = await startApi(config, url, pino({ level: 'silent' }));
+  const service = await startApi(config, url, logger);
   const base = `http://127.0.0.1:${service.port}`;
   const admin = adminClient(url);
   // The outage tests stop Redis under this client; it reconnects by itself.
@@ -141,3 +141,23 @@ export async function dropSearchIndexes(redis: RedisClient, namespace: string): 
 }
 
 export const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+/** A logger that keeps every line it writes, to look at what a service logged. */
+export function capturingLogger(level = 'info'): { logger: Logger; lines: () => Array<Record<string, unknown>> } {
+  const written: string[] = [];
+  const logger = pino({ level }, { write: (line: string) => void written.push(line) });
+  return { logger, lines: () => written.map((line) => JSON.parse(line) as Record<string, unknown>) };
+}
+
+/**
+ * Waits until the API has seen its event streams close. Requests sent while a cancelled stream was
+ * still being torn down have left the API's close() waiting about 4 s, undici's keep-alive, for a
+ * connection Node did not count as idle.
+ */
+export async function untilNoStreams(api: TestApi, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (api.service.eventStreams > 0) {
+    if (Date.now() > deadline) throw new Error(`${api.service.eventStreams} event streams still open after ${timeoutMs} ms`);
+    await sleep(10);
+  }
+}
