@@ -16,7 +16,7 @@ describe('secret settings are never printed', () => {
     const secrets = Object.entries(SETTINGS)
       .filter(([, setting]) => 'secret' in setting && setting.secret)
       .map(([name]) => name);
-    expect(secrets).toEqual(['REDIS_URL', 'ADMIN_TOKEN', 'VIEWER_PASSWORD']);
+    expect(secrets).toEqual(['REDIS_URL', 'REDIS_CLUSTER_NODES', 'ADMIN_TOKEN', 'VIEWER_PASSWORD']);
   });
 
   it('reports a wrong secret by its length, never its value', () => {
