@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import type { RedisClient } from '../src/redis/connection.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sleep, startTestApi, type ClickAnswer, type TestApi } from './support/api.js';
+import { redisClusterUrl, sleep, startTestApi, type ClickAnswer, type TestApi } from './support/api.js';
 import { openEventStream, type EventStream, type ServerSentEvent } from './support/event-stream.js';
 
 const apis: TestApi[] = [];
@@ -266,3 +266,40 @@ function stalledClient(port: number): Promise<Socket> {
     });
   });
 }
+
+/**
+ * Several partitions (here 4 on a single Redis, and a Redis Cluster's 12): one stream each, merged
+ * in time order, with event ids that carry every stream's position, so that a page resumes exactly.
+ */
+const partitioned: Array<{ name: string; url: string | undefined; env: Record<string, string>; skip: boolean }> = [
+  { name: '4 partitions on one Redis', url: undefined, env: { DECISION_STREAM_PARTITIONS: '4' }, skip: false },
+  { name: 'a Redis Cluster', url: redisClusterUrl, env: {}, skip: redisClusterUrl === undefined },
+];
+describe.each(partitioned)('GET /events over $name', ({ url, env, skip }) => {
+  it.skipIf(skip)(
+    'streams decisions of every partition in time order, and resumes after a cursor with no gap and no repeat',
+    async () => {
+      const target = await startTestApi(env, url);
+      apis.push(target);
+      const stream = await open(target);
+      await untilStreams(target, 1);
+      const first: ClickAnswer[] = [];
+      for (let i = 0; i < 24; i += 1) first.push(await target.click(`dev-part-${i}`, 'tx'));
+      expect(new Set(first.map((answer) => target.keyspace.partitionOf(answer.device_id).index)).size).toBeGreaterThan(2);
+      const events = await stream.waitFor(24);
+      expect(events.map((event) => JSON.parse(event.data).device_id)).toEqual(first.map((answer) => answer.device_id));
+      const times = events.map((event) => JSON.parse(event.data).ts as number);
+      expect(times).toEqual([...times].sort((a, b) => a - b));
+
+      // A page that saw the first 10 reconnects: it gets the 14 it missed, then what comes next.
+      stream.close();
+      const resumed = await open(target, { 'last-event-id': events[9]!.id! });
+      const later: ClickAnswer[] = [];
+      for (let i = 0; i < 6; i += 1) later.push(await target.click(`dev-later-${i}`, 'tx'));
+      const replayed = await resumed.waitFor(20);
+      expect(replayed.map((event) => JSON.parse(event.data).device_id)).toEqual([...first.slice(10), ...later].map((answer) => answer.device_id));
+      await sleep(200);
+      expect(resumed.events).toHaveLength(20);
+    },
+  );
+});

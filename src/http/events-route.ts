@@ -1,7 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import type { LiveDecision } from '../domain/decision-entry.js';
-import { isStreamId } from '../domain/stream-id.js';
 import type { DecisionFeed, FeedEntry, FeedSubscriber, Subscription } from '../live/decision-feed.js';
 import { sendError } from './errors.js';
 
@@ -37,18 +36,21 @@ const EVENT_STREAM_HEADERS = {
   'X-Accel-Buffering': 'no',
 };
 
-/** One decision as a server-sent event; its id is the stream id, so `Last-Event-ID` resumes after it. */
+/**
+ * One decision as a server-sent event; its id says where the client is in the decision streams
+ * (the stream id with one partition), so `Last-Event-ID` resumes right after it.
+ */
 export function formatDecisionEvent(id: string, decision: LiveDecision): string {
   return `id: ${id}\nevent: decision\ndata: ${JSON.stringify(decision)}\n\n`;
 }
 
 /** Where a client asks to resume: the `Last-Event-ID` header EventSource sends, or `?last_event_id=`. */
-function resumeId(req: Request): { ok: true; id: string | undefined } | { ok: false } {
+function resumeId(req: Request, feed: DecisionFeed): { ok: true; id: string | undefined } | { ok: false } {
   const header = req.get('last-event-id');
   const query = req.query.last_event_id;
   const id = header !== undefined && header !== '' ? header : query;
   if (id === undefined || id === '') return { ok: true, id: undefined };
-  return typeof id === 'string' && isStreamId(id) ? { ok: true, id } : { ok: false };
+  return typeof id === 'string' && feed.parseResume(id) ? { ok: true, id } : { ok: false };
 }
 
 /**
@@ -90,9 +92,9 @@ export function createLiveEvents(feed: DecisionFeed, settings: EventStreamSettin
   }
 
   const route: RequestHandler = async (req, res) => {
-    const resume = resumeId(req);
+    const resume = resumeId(req, feed);
     if (!resume.ok) {
-      return sendError(res, 400, { error: 'invalid_last_event_id', message: 'Last-Event-ID must be a stream id such as 1795316035551-0' });
+      return sendError(res, 400, { error: 'invalid_last_event_id', message: 'Last-Event-ID must be the id of an event this feed sent (a stream id such as 1795316035551-0)' });
     }
     if (closing) return sendError(res, 503, SHUTTING_DOWN);
     if (streams.size >= maxStreams) {

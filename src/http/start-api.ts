@@ -113,7 +113,12 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
       timeoutMs: config.redis.timeoutMs,
       lookupFirst: cluster,
     });
-    const feed = createDecisionFeed(follower, redis, { streamKey: keyspace.partitions[0]!.stream, format: formatDecisionEvent, ...LIVE_FEED }, logger);
+    const feed = createDecisionFeed(
+      follower,
+      redis,
+      { streamKeys: keyspace.partitions.map((partition) => partition.stream), format: formatDecisionEvent, ...LIVE_FEED },
+      logger,
+    );
     const events = createLiveEvents(feed, { maxStreams: config.live.maxEventStreams, ...LIVE_FEED }, logger);
     const app = createApp({
       clicks,
