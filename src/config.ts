@@ -20,6 +20,8 @@ export const SETTINGS = {
   REDIS_DATA_DIR: { default: '.redis-data', doc: 'With no Redis configured, `npm start` runs a private `redis-server` with its data (AOF) in this folder.' },
   REDIS_SERVER_BIN: { default: undefined, doc: 'Server program of that private Redis (a name on PATH or a path). Unset: `redis-stack-server` (Redis Stack, with the modules) when on PATH, else `redis-server`.' },
   REDIS_TIMEOUT_MS: { default: '250', doc: 'Longest a click waits for Redis before it is answered 503 (or degraded, see FAIL_MODE); a batch waits this plus 1 ms for each of its clicks and each click already waiting in the process. A check that reaches Redis later records nothing.' },
+  REDIS_WAIT_REPLICAS: { default: '0', doc: 'Opt-in durability: after each check, `WAIT` until this many replicas of its master have it (at most REDIS_WAIT_TIMEOUT_MS). 0: no wait; replication is asynchronous, so a decision acknowledged just before its master dies can be lost with it.' },
+  REDIS_WAIT_TIMEOUT_MS: { default: '100', doc: 'Longest a check waits for REDIS_WAIT_REPLICAS replicas; a decision that fewer acknowledged stands (answered 200) and is counted in `/readyz` as `unreplicated`.' },
   REDIS_MAX_IN_FLIGHT: { default: '10000', doc: 'Most clicks one API process has waiting for Redis at once; past it, and while Redis is not answering, clicks are answered 503 at once instead of queued.' },
   CLICK_SPAM_THRESHOLD: { default: '2', doc: 'A click is `click_spam` when its device already has this many clicks inside the window.' },
   CLICK_SPAM_WINDOW_IN_SEC: { default: '10', doc: 'Length of the sliding window per device, in seconds (decimals allowed).' },
@@ -121,6 +123,8 @@ const envSchema = z.object({
   REDIS_DATA_DIR: z.string().min(1),
   REDIS_SERVER_BIN: z.string().trim().min(1).optional(),
   REDIS_TIMEOUT_MS: wholeNumber(1, 60_000),
+  REDIS_WAIT_REPLICAS: wholeNumber(0, 16),
+  REDIS_WAIT_TIMEOUT_MS: wholeNumber(1, 60_000),
   REDIS_MAX_IN_FLIGHT: wholeNumber(1, 1_000_000),
   CLICK_SPAM_THRESHOLD: wholeNumber(1, 1_000_000),
   CLICK_SPAM_WINDOW_IN_SEC: positiveSeconds,
@@ -187,6 +191,8 @@ export interface Config {
     timeoutMs: number;
     /** Clicks waiting for Redis at once, per API process. */
     maxInFlight: number;
+    /** Replicas each check waits for (WAIT), or undefined for none. */
+    waitReplicas: { count: number; timeoutMs: number } | undefined;
   };
   clickSpam: { threshold: number; windowMs: number };
   blacklist: { backend: 'auto' | BlacklistBackend; key: string; capacity: number; bucketSize: number; expansion: number };
@@ -263,6 +269,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
         serverBin: e.REDIS_SERVER_BIN,
         timeoutMs: e.REDIS_TIMEOUT_MS,
         maxInFlight: e.REDIS_MAX_IN_FLIGHT,
+        waitReplicas: e.REDIS_WAIT_REPLICAS === 0 ? undefined : { count: e.REDIS_WAIT_REPLICAS, timeoutMs: e.REDIS_WAIT_TIMEOUT_MS },
       },
       clickSpam: { threshold: e.CLICK_SPAM_THRESHOLD, windowMs: Math.round(e.CLICK_SPAM_WINDOW_IN_SEC * 1000) },
       blacklist: {

@@ -25,6 +25,7 @@ const clusters = [
 const hasPlainCluster = ['redis-server', 'redis-cli'].every((program) => spawnSync(program, ['--version']).status === 0);
 
 type Counts = Record<SeriesName, number>;
+const ADMIN_TOKEN = 'cluster-admin-token-0123456789';
 
 interface StatsAnswer {
   backend: string;
@@ -39,7 +40,7 @@ describe.each(clusters)('on a Redis Cluster of $name', ({ url, blacklist, counte
     let worker: TestWorker;
     const running: MainProcess[] = [];
     beforeAll(async () => {
-      api = await startTestApi({ REDIS_TIMEOUT_MS: '1000' }, url);
+      api = await startTestApi({ REDIS_TIMEOUT_MS: '1000', ADMIN_TOKEN, BAN_SWEEP_INTERVAL_MS: '50' }, url);
       worker = await startTestWorker(api.config, url);
     });
     afterEach(() => {
@@ -78,6 +79,40 @@ describe.each(clusters)('on a Redis Cluster of $name', ({ url, blacklist, counte
       await api.block('1.1.1.1');
       expect((await api.click('222', 'a', '::ffff:1.1.1.1')).fraud_type).toBe('ip_blacklist');
       expect((await api.click('333', 'a', '1.1.1.2')).fraud_type).toBe('clean');
+    });
+
+    it('manages the blacklist through the admin API: a ban blocks, is listed, and ends on time', async () => {
+      const auth = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
+      const added = await fetch(`${api.base}/admin/blacklist`, { method: 'POST', headers: auth, body: JSON.stringify({ ip: '198.51.100.20', reason: 'farm', ttl: 1 }) });
+      expect(added.status).toBe(201);
+      expect((await api.click('dev-banned', 'a', '198.51.100.20')).fraud_type).toBe('ip_blacklist');
+      const listed = (await (await fetch(`${api.base}/admin/blacklist`, { headers: auth })).json()) as { items: Array<{ ip: string }>; total: number };
+      expect(listed.items.map((item) => item.ip)).toContain('198.51.100.20');
+      // The worker's sweep ends it (one script over the blacklist and the registry, in one slot).
+      for (const deadline = Date.now() + 5000; Date.now() < deadline; await sleep(100)) {
+        if ((await api.click(`dev-after-${Date.now()}`, 'a', '198.51.100.20')).fraud_type === 'clean') break;
+      }
+      expect((await api.click('dev-unbanned', 'a', '198.51.100.20')).fraud_type).toBe('clean');
+      expect((await fetch(`${api.base}/admin/blacklist/198.51.100.20`, { headers: auth })).status).toBe(404);
+    });
+
+    it('with REDIS_WAIT_REPLICAS, answers once the replica has each decision, and counts those it could not wait for', async () => {
+      const waiting = await startTestApi({ ...api.config.env, REDIS_WAIT_REPLICAS: '1' }, url);
+      const tooMany = await startTestApi({ ...api.config.env, REDIS_WAIT_REPLICAS: '2', REDIS_WAIT_TIMEOUT_MS: '20' }, url);
+      try {
+        const readyz = async (target: TestApi) => ((await (await fetch(`${target.base}/readyz`)).json()) as { clicks: { wait_replicas: number; unreplicated: number } }).clicks;
+        for (let i = 0; i < 5; i += 1) expect((await waiting.click(`dev-wait-${i}`, 'tx')).fraud_type).toBe('clean');
+        const batch = await fetch(`${waiting.base}/batch`, { method: 'POST', body: JSON.stringify({ clicks: Array.from({ length: 30 }, (_, i) => ({ device_id: `dev-wb-${i}`, ip: '10.6.0.1', transaction_id: 't' })) }) });
+        expect(((await batch.json()) as { results: ClickAnswer[] }).results.filter((r) => r.fraud_type === 'clean')).toHaveLength(30);
+        expect(await readyz(waiting)).toMatchObject({ wait_replicas: 1, unreplicated: 0 });
+        // Each master has one replica: a wait for two falls short, and the decision still stands.
+        const answer = await tooMany.click('dev-wait-more', 'tx');
+        expect(answer.stream_id).not.toBeNull();
+        expect(await readyz(tooMany)).toMatchObject({ wait_replicas: 2, unreplicated: 1 });
+      } finally {
+        await waiting.close();
+        await tooMany.close();
+      }
     });
 
     it('answers a retry with the original decision, and records it once', async () => {

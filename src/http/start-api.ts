@@ -78,6 +78,8 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
     await Promise.all([clicksRedis.connect(), follower.connect()]);
     clock = await createServerClock(clicksRedis, logger);
     const gate = createCommandGate(config.redis.maxInFlight);
+    /** Decisions fewer replicas than REDIS_WAIT_REPLICAS acknowledged in time, since start. */
+    let unreplicated = 0;
     stopWatchdog = reconnectWhenHung(clicksRedis, gate, HUNG_RECONNECT_MS, logger);
     const cluster = isCluster(redisUrl);
     const keyspace = keyspaceFor(config, cluster);
@@ -96,7 +98,12 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
         redis: { url: redactedUrl(redisUrl), version: capabilities.version, cluster, partitions: keyspace.partitions.length },
         blacklist: { backend: blacklist.backend, key: blacklist.key, add_command: blacklist.addCommand, ...audit.readiness() },
         stats: { backend: counters.backend },
-        clicks: { in_flight: gate.inFlight, max_in_flight: config.redis.maxInFlight, redis_hung: gate.hung },
+        clicks: {
+          in_flight: gate.inFlight,
+          max_in_flight: config.redis.maxInFlight,
+          redis_hung: gate.hung,
+          ...(config.redis.waitReplicas ? { wait_replicas: config.redis.waitReplicas.count, unreplicated } : {}),
+        },
       };
       try {
         await redis.ping();
@@ -112,6 +119,8 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
       streamMaxLen: config.stream.maxLen,
       timeoutMs: config.redis.timeoutMs,
       lookupFirst: cluster,
+      replicas: config.redis.waitReplicas,
+      onUnreplicated: () => (unreplicated += 1),
     });
     const feed = createDecisionFeed(
       follower,

@@ -1,3 +1,4 @@
+import type { ChainableCommander } from 'ioredis';
 import type { Click } from '../domain/click.js';
 import { isFraudType, type RecordedVerdict } from '../domain/verdict.js';
 import { areBlocked, type Blacklist } from './blacklist.js';
@@ -19,6 +20,14 @@ export interface ClickStoreSettings {
    * a command of its own before the device's step, which is given the answer.
    */
   lookupFirst: boolean;
+  /**
+   * Opt-in durability: after each check, WAIT until this many replicas have the write, or this
+   * long, on the check's own connection to its master. Replication is asynchronous otherwise: a
+   * decision acknowledged just before its master dies can be lost with it.
+   */
+  replicas: { count: number; timeoutMs: number } | undefined;
+  /** Called for a decision that fewer replicas than asked acknowledged in time (it stands, answered 200). */
+  onUnreplicated(): void;
 }
 
 export interface ClickStore {
@@ -65,7 +74,8 @@ function deadlineMargin(timeoutMs: number): number {
  * nothing.
  */
 export function createClickStore(redis: RedisClient, clock: ServerClock, gate: CommandGate, settings: ClickStoreSettings): ClickStore {
-  const { keyspace, blacklist, clickSpam, streamMaxLen, timeoutMs, lookupFirst } = settings;
+  const { keyspace, blacklist, clickSpam, streamMaxLen, timeoutMs, lookupFirst, replicas, onUnreplicated } = settings;
+  const waitMs = replicas?.timeoutMs ?? 0;
   const deadline = (partition: Partition, waitMs: number) => Math.floor(clock.now(partition.stream) + waitMs - deadlineMargin(waitMs));
   const rest = (click: Click, deadlineMs: number) =>
     [click.ip, click.device_id, click.transaction_id, clickSpam.threshold, clickSpam.windowMs, streamMaxLen, deadlineMs] as const;
@@ -77,18 +87,35 @@ export function createClickStore(redis: RedisClient, clock: ServerClock, gate: C
     return target.checkClickListed(window, verdicts, partition.stream, listed ? 1 : 0, ...rest(click, deadlineMs));
   };
 
+  /**
+   * Runs a pipeline of `writes` checks followed by WAIT: on a cluster the pipeline goes to the
+   * checks' master, so WAIT covers them. Answers the checks' replies.
+   */
+  const replicated = async (pipeline: ChainableCommander, writes: number) => {
+    pipeline.call('WAIT', replicas!.count, replicas!.timeoutMs);
+    const replies = (await pipeline.exec()) ?? [];
+    const [waitError, acknowledged] = replies[writes] ?? [new Error('no reply to WAIT'), 0];
+    if (waitError || Number(acknowledged) < replicas!.count) onUnreplicated();
+    return replies.slice(0, writes);
+  };
+
   return {
     async decide(click) {
       const partition = keyspace.partitionOf(click.device_id);
       const deadlineMs = deadline(partition, timeoutMs);
-      const reply = await gate.run(lookupFirst ? 2 : 1, timeoutMs, async () => {
+      const reply = await gate.run((lookupFirst ? 2 : 1) + (replicas ? 1 : 0), timeoutMs + waitMs, async () => {
         const listed = lookupFirst ? (await areBlocked(redis, blacklist, [click.ip]))[0] : undefined;
-        return (await check(redis, click, partition, deadlineMs, listed)) as CheckClickReply;
+        if (!replicas) return (await check(redis, click, partition, deadlineMs, listed)) as CheckClickReply;
+        const pipeline = redis.pipeline();
+        check(pipeline, click, partition, deadlineMs, listed);
+        const [checked] = await replicated(pipeline, 1);
+        if (checked![0]) throw checked![0];
+        return checked![1] as CheckClickReply;
       });
       return toVerdict(reply);
     },
     async decideMany(clicks) {
-      const waitMs = batchTimeoutMs(timeoutMs, clicks.length, gate.inFlight);
+      const batchWaitMs = batchTimeoutMs(timeoutMs, clicks.length, gate.inFlight);
       // A device's clicks are all in its partition, so a pipeline per partition keeps their order.
       const byPartition = new Map<Partition, number[]>();
       clicks.forEach((click, index) => {
@@ -97,8 +124,8 @@ export function createClickStore(redis: RedisClient, clock: ServerClock, gate: C
         indexes.push(index);
         byPartition.set(partition, indexes);
       });
-      const deadlines = new Map([...byPartition.keys()].map((partition) => [partition, deadline(partition, waitMs)]));
-      const replies = await gate.run(clicks.length + (lookupFirst ? 1 : 0), waitMs, async () => {
+      const deadlines = new Map([...byPartition.keys()].map((partition) => [partition, deadline(partition, batchWaitMs)]));
+      const replies = await gate.run(clicks.length + (lookupFirst ? 1 : 0) + (replicas ? byPartition.size : 0), batchWaitMs + waitMs, async () => {
         const ips = lookupFirst ? [...new Set(clicks.map((click) => click.ip))] : [];
         const listed = new Map(lookupFirst ? (await areBlocked(redis, blacklist, ips)).map((blocked, i) => [ips[i]!, blocked]) : []);
         const results = new Array<[Error | null, unknown]>(clicks.length);
@@ -109,7 +136,7 @@ export function createClickStore(redis: RedisClient, clock: ServerClock, gate: C
               const click = clicks[index]!;
               void check(pipeline, click, partition, deadlines.get(partition)!, lookupFirst ? listed.get(click.ip) : undefined);
             }
-            const replied = (await pipeline.exec()) ?? [];
+            const replied = replicas ? await replicated(pipeline, indexes.length) : ((await pipeline.exec()) ?? []);
             indexes.forEach((index, i) => (results[index] = replied[i] ?? [new Error('no reply'), null]));
           }),
         );
