@@ -13,6 +13,7 @@ import { settledBy } from '../deadline.js';
 import { createCommandGate, reconnectWhenHung } from '../redis/command-gate.js';
 import { closeRedis, connectRedis, createRedisClient, isCluster, redactedUrl } from '../redis/connection.js';
 import { keyspaceFor } from '../redis/keyspace.js';
+import { openRuleBook, type RuleBook } from '../redis/rule-store.js';
 import { createServerClock, type ServerClock } from '../redis/server-clock.js';
 import { prepareCounters } from '../redis/counters.js';
 import { createDecisionFeed } from '../live/decision-feed.js';
@@ -67,6 +68,7 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
   let registry: BanRegistry | undefined;
   let clock: ServerClock | undefined;
   let stopWatchdog: (() => void) | undefined;
+  let ruleBook: RuleBook | undefined;
   // The live feed's follower blocks in XREAD, so it has a connection of its own.
   const follower = createRedisClient({
     url: redisUrl,
@@ -85,6 +87,7 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
     const keyspace = keyspaceFor(config, cluster);
     const blacklist = await prepareBlacklist(redis, capabilities, config.blacklist);
     const counters = await prepareCounters(redis, capabilities, { ...config.stats, keyspace });
+    ruleBook = await openRuleBook(redis, keyspace.rules, config.rules, logger);
     logBackends(logger, capabilities, blacklist);
     const audit = createBlacklistAudit(redis, blacklist, logger);
     await audit.check();
@@ -115,7 +118,7 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
     const clicks = createClickStore(clicksRedis, clock, gate, {
       keyspace,
       blacklist,
-      clickSpam: config.clickSpam,
+      rules: ruleBook,
       streamMaxLen: config.stream.maxLen,
       timeoutMs: config.redis.timeoutMs,
       lookupFirst: cluster,
@@ -158,12 +161,14 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
         follower.disconnect();
         clock?.stop();
         stopWatchdog?.();
+        ruleBook?.stop();
         await Promise.all([registry?.close(deadlineMs), closeRedis(clicksRedis, deadlineMs), closeRedis(redis, deadlineMs)]);
       },
     };
   } catch (error) {
     clock?.stop();
     stopWatchdog?.();
+    ruleBook?.stop();
     await registry?.close(Date.now());
     follower.disconnect();
     clicksRedis.disconnect();

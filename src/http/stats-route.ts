@@ -86,7 +86,7 @@ export function statsRoute({ redis, counters, keyspace, group }: StatsRouteDepen
       }
       return sendError(res, 503, { error: 'redis_unavailable', message: 'the stats could not be read because Redis is unavailable' });
     }
-    const totals = Object.fromEntries(SERIES.map((series) => [series, buckets.reduce((sum, b) => sum + b[series], 0)]));
+    const totals = Object.fromEntries(SERIES.map((series) => [series, buckets.reduce((sum, b) => sum + (b[series] ?? 0), 0)]));
     res.json({
       from,
       to,

@@ -1,8 +1,19 @@
+import { RULES, type RuleName } from '../domain/rules.js';
 import { FRAUD_TYPES, type FraudType } from '../domain/verdict.js';
 
-/** One count series per verdict, and one for all clicks. */
-export const SERIES = [...FRAUD_TYPES, 'total'] as const;
-export type SeriesName = FraudType | 'total';
+export type ShadowSeriesName = `shadow_${RuleName}`;
+
+/** The series counting a rule's hits in shadow mode (beside the verdict, which they did not change). */
+export function shadowSeries(rule: RuleName): ShadowSeriesName {
+  return `shadow_${rule}`;
+}
+
+/**
+ * One count series per verdict, one for all clicks, and one per rule for its shadow hits: all of
+ * them derived from the rules (domain/rules.ts), so a new rule is counted with no change here.
+ */
+export const SERIES = [...FRAUD_TYPES, 'total', ...RULES.map(shadowSeries)] as const;
+export type SeriesName = FraudType | 'total' | ShadowSeriesName;
 
 export type Resolution = '1s' | '1m';
 
@@ -20,4 +31,11 @@ export function seriesLabels(appName: string, series: SeriesName, resolution: Re
 
 export function workerLagLabels(appName: string, partition: number): string[] {
   return ['app', appName, 'metric', 'worker_lag', 'partition', String(partition)];
+}
+
+export type SeriesCounts = Record<SeriesName, number>;
+
+/** Every series at 0: the totals of a range with no clicks. */
+export function zeroCounts(): SeriesCounts {
+  return Object.fromEntries(SERIES.map((series) => [series, 0])) as SeriesCounts;
 }
