@@ -84,3 +84,21 @@ export function parseRange(text: string): AddressRange | undefined {
   const cidr = `${family === 4 ? network.toString() : (network as ipaddr.IPv6).toRFC5952String()}/${length}`;
   return { cidr, member: `${family}:${hex}/${length}`, length: `${family}/${length}` };
 }
+
+/** An address in its canonical spelling, or a range in its canonical CIDR form; undefined for anything else. */
+export function canonicalAddressOrRange(text: string): string | undefined {
+  return canonicalIp(text) ?? (text.includes('/') ? parseRange(text)?.cidr : undefined);
+}
+
+/** A field that takes an address or a range (the blacklist's and allowlist's entries). */
+export const ipOrRangeField = z
+  .string({ error: (issue) => (issue.input === undefined ? 'ip is required' : 'ip must be a string') })
+  .max(MAX_IP_LENGTH + 4, `ip must be at most ${MAX_IP_LENGTH + 4} characters`)
+  .transform((text, ctx) => {
+    const canonical = canonicalAddressOrRange(text);
+    if (canonical === undefined) {
+      ctx.issues.push({ code: 'custom', input: text, message: 'ip must be an IPv4 or IPv6 address, or a range such as 203.0.113.0/24' });
+      return z.NEVER;
+    }
+    return canonical;
+  });

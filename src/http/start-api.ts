@@ -3,7 +3,9 @@ import type { Config } from '../config.js';
 import { createApp, type Readiness } from './app.js';
 import { listen } from './server.js';
 import { ADMIN_PATH } from './admin-routes.js';
+import { createAllowlistAdmin } from '../admin/allowlist-admin.js';
 import { createBlacklistAdmin } from '../admin/blacklist-admin.js';
+import { createRulesAdmin } from '../admin/rules-admin.js';
 import { createBlacklistAudit } from '../admin/blacklist-audit.js';
 import { openBanRegistry, type BanRegistry } from '../redis/ban-registry.js';
 import { prepareBlacklist, type Blacklist } from '../redis/blacklist.js';
@@ -135,7 +137,17 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
     const app = createApp({
       clicks,
       stats: { redis, counters, keyspace, group: config.worker.group },
-      admin: registry && token !== undefined ? { blacklist: createBlacklistAdmin(redis, blacklist, registry, audit), token } : undefined,
+      admin:
+        registry && token !== undefined
+          ? {
+              services: {
+                blacklist: createBlacklistAdmin(redis, blacklist, keyspace.lists, registry, audit),
+                allowlist: createAllowlistAdmin(redis, keyspace.lists),
+                rules: createRulesAdmin(redis, keyspace.rules, config.rules),
+              },
+              token,
+            }
+          : undefined,
       readiness,
       events: events.route,
       failMode: config.failMode,

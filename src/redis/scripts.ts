@@ -80,10 +80,14 @@ declare module 'ioredis' {
       blacklistKey: string,
       byExpiryKey: string,
       byAddedKey: string,
+      rangesKey: string,
+      rangeLengthsKey: string,
       backend: string,
       entryKeyPrefix: string,
       limit: number,
     ): Result<string[], Context>;
+    addRange(rangesKey: string, rangeLengthsKey: string, member: string, cidr: string, length: string): Result<0 | 1, Context>;
+    removeRange(rangesKey: string, rangeLengthsKey: string, member: string, length: string): Result<0 | 1, Context>;
     deadLetter(
       streamKey: string,
       deadLetterKey: string,
