@@ -73,8 +73,10 @@ async function createSeries(redis: RedisClient, { keyspace, retentionMs, minuteR
     try {
       await redis.call('TS.CREATE', key, 'RETENTION', retention, 'DUPLICATE_POLICY', duplicatePolicy, 'LABELS', ...labels);
     } catch (error) {
-      // Created before, or by another instance starting at the same moment.
+      // Created before, or by another instance starting at the same moment: its labels are brought
+      // up to date (a series made by an older version lacks those added since).
       if (!/already exists/i.test((error as Error).message)) throw error;
+      await redis.call('TS.ALTER', key, 'LABELS', ...labels);
     }
   };
   for (const partition of keyspace.partitions) {

@@ -26,7 +26,16 @@ export const MINUTE_MS = 60_000;
  * each partition has its own series (see keyspace.ts), and the sum over partitions is the total.
  */
 export function seriesLabels(appName: string, series: SeriesName, resolution: Resolution, partition: number): string[] {
-  return ['app', appName, 'metric', 'clicks', 'fraud_type', series, 'resolution', resolution, 'partition', String(partition)];
+  return ['app', appName, 'metric', 'clicks', 'fraud_type', series, 'kind', seriesKind(series), 'resolution', resolution, 'partition', String(partition)];
+}
+
+/**
+ * What a series counts: `verdict` (clicks given that verdict: clean or a rule's), `total` (all
+ * clicks), or `shadow` (hits of a rule in shadow mode). Dashboards select by it, so that a new rule
+ * shows up with no change to them.
+ */
+export function seriesKind(series: SeriesName): 'verdict' | 'total' | 'shadow' {
+  return series === 'total' ? 'total' : series.startsWith('shadow_') ? 'shadow' : 'verdict';
 }
 
 export function workerLagLabels(appName: string, partition: number): string[] {
