@@ -1,4 +1,4 @@
-import { RULES, type RuleName } from '../domain/rules.js';
+import { RULE_LABELS, RULES, type RuleName } from '../domain/rules.js';
 import { FRAUD_TYPES, type FraudType } from '../domain/verdict.js';
 
 export type ShadowSeriesName = `shadow_${RuleName}`;
@@ -47,4 +47,11 @@ export type SeriesCounts = Record<SeriesName, number>;
 /** Every series at 0: the totals of a range with no clicks. */
 export function zeroCounts(): SeriesCounts {
   return Object.fromEntries(SERIES.map((series) => [series, 0])) as SeriesCounts;
+}
+
+/** A series for people: `Click spam (device too fast)`, `Shadow: Address flood (address too fast)`, `All clicks`. */
+export function seriesLabel(series: SeriesName): string {
+  if (series === 'total') return 'All clicks';
+  if (series.startsWith('shadow_')) return `Shadow: ${RULE_LABELS[series.slice('shadow_'.length) as RuleName]}`;
+  return RULE_LABELS[series as FraudType];
 }
