@@ -153,8 +153,8 @@ describe.each(backends)('blacklist management on the $backend blacklist', ({ bac
         const { code, stdout } = await runCli(api, ['import', file]);
         expect(code).toBe(0);
         expect(stdout.trim().split('\n')).toEqual([
-          'line 6: not an IP address: "not-an-ip"',
-          'line 8: not an IP address: "999.1.1.1"',
+          'line 6: not an IP address or range: "not-an-ip"',
+          'line 8: not an IP address or range: "999.1.1.1"',
           'added 3, already present 2, invalid 2',
         ]);
         for (const ip of ['203.0.113.20', '203.0.113.21', '2001:db8::20']) expect(await verdict(ip)).toBe('ip_blacklist');
