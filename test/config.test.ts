@@ -9,7 +9,7 @@ describe('parseConfig', () => {
       config: {
         role: 'all',
         http: { port: 5000, host: '0.0.0.0', processes: 1, batchMaxClicks: 1000 },
-        redis: { url: undefined, dataDir: '.redis-data', serverBin: undefined, timeoutMs: 250, maxInFlight: 10_000 },
+        redis: { url: undefined, dataDir: '.redis-data', privatePort: 6379, serverBin: undefined, timeoutMs: 250, maxInFlight: 10_000 },
         clickSpam: { threshold: 2, windowMs: 10_000 },
         blacklist: { backend: 'auto', key: 'ip_cf', capacity: 1_000_000, bucketSize: 2, expansion: 1 },
         admin: { token: undefined, banSweepIntervalMs: 1000 },
