@@ -1,17 +1,30 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import { parseArgs } from 'node:util';
+import { Command, Option } from 'commander';
 import { pino } from 'pino';
+import { settingsHelp } from './cli/settings-help.js';
 import { parseConfig } from './config.js';
 import { startApiCluster } from './http/api-cluster.js';
 import { startApi } from './http/start-api.js';
 import { findRedisServer, RedisServerNotInstalled } from './redis/local-server.js';
 import { DataFolderInUse, NoPrivateRedis, privateRedisUrl, startPrivateRedis, type PrivateRedis } from './redis/private-redis.js';
+import { VERSION } from './version.js';
 import { startWorker } from './worker/start-worker.js';
 
-// `--role worker` on the command line wins over ROLE in the environment.
-const { values: flags } = parseArgs({ options: { role: { type: 'string' } } });
-const parsed = parseConfig({ ...process.env, ...(flags.role === undefined ? {} : { ROLE: flags.role }) });
+const program = new Command('click-fraud-api')
+  .description(
+    'The click fraud detection service: the HTTP API (POST / decides a click) and the stream worker that counts decisions. Settings come from environment variables, listed below.',
+  )
+  .version(VERSION)
+  .addOption(new Option('--role <role>', 'what this process runs: the API and one stream worker, the API only, or a worker only; wins over ROLE').choices(['all', 'api', 'worker']))
+  .addHelpText('after', settingsHelp)
+  .showHelpAfterError('(--help lists the options and settings)')
+  .parse();
+
+// An API process forked by startApiCluster re-runs this program with the primary's arguments; its
+// role is the ROLE=api the primary gave it.
+const role = cluster.isWorker ? undefined : program.opts<{ role?: string }>().role;
+const parsed = parseConfig({ ...process.env, ...(role === undefined ? {} : { ROLE: role }) });
 if (!parsed.ok) {
   for (const problem of parsed.problems) process.stderr.write(`Invalid setting: ${problem}\n`);
   process.exit(1);
@@ -30,6 +43,7 @@ const parts: Array<{ close(deadlineMs?: number): Promise<void> }> = [];
 const EXIT_RESERVE_MS = 250;
 
 async function start(): Promise<void> {
+  logger.info({ version: VERSION, role: config.role, node: process.version }, `click-fraud-api ${VERSION} starting (ROLE=${config.role})`);
   const redisUrl = config.redis.url ?? (config.role === 'worker' ? await runningPrivateRedis() : await startOwnRedis());
   if (config.role !== 'worker') {
     // A process forked by startApiCluster arrives here with ROLE=api and API_PROCESSES=1.

@@ -8,6 +8,7 @@ import { parseConfig } from '../config.js';
 import { MAX_TTL_SECONDS, parseDuration, type Ban } from '../domain/ban.js';
 import { canonicalIp } from '../domain/ip.js';
 import { privateRedisUrl } from '../redis/private-redis.js';
+import { VERSION } from '../version.js';
 
 /**
  * `npm run blacklist -- <command>`: the admin API's operations, straight against Redis with the
@@ -18,6 +19,7 @@ const program = new Command('blacklist')
   .description(
     'Manage the IP blacklist of the click fraud API. The settings come from the same environment variables as the service (node dist/main.js --help lists them): REDIS_URL, or with no Redis configured the private Redis that npm start runs in REDIS_DATA_DIR (.redis-data).',
   )
+  .version(VERSION)
   .showHelpAfterError('(add --help after the command for its options)');
 
 program
