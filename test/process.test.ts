@@ -145,6 +145,9 @@ describe('several API processes (API_PROCESSES=2)', () => {
     const [, , third] = await pids(3);
     expect([first, second]).not.toContain(third);
     expect((await click('after')).status).toBe(200);
+    // Every line names one process as `pid`: the primary's report of the exit names the API process `apiPid`.
+    expect(main.stdout()).toMatch(new RegExp(`"apiPid":${first}[^\\n]*"msg":"API process exited; starting another"`));
+    for (const line of main.stdout().trim().split('\n')) expect(line.match(/"pid":/g), line).toHaveLength(1);
 
     main.child.kill('SIGTERM');
     expect(await main.exit).toBe(0);
