@@ -11,7 +11,7 @@ import { sendError } from './errors.js';
 
 export const ADMIN_PATH = '/admin/blacklist';
 
-const pageSchema = z.object({
+export const pageSchema = z.object({
   offset: z.string().regex(/^\d{1,9}$/, 'offset must be a whole number').transform(Number).default(0),
   limit: z
     .string()

@@ -4,6 +4,7 @@ import type { ClickStore } from '../redis/click-store.js';
 import type { BlacklistAdmin } from '../admin/blacklist-admin.js';
 import { VERSION } from '../version.js';
 import { adminRouter } from './admin-routes.js';
+import { apiDocs } from './api-docs.js';
 import { batchRoute } from './batch-route.js';
 import { clickRoute, type FailMode } from './click-route.js';
 import { errorHandler, notFound } from './errors.js';
@@ -56,6 +57,7 @@ export function createApp({ clicks, stats, admin, readiness, events, failMode, b
   app.get('/stats', statsRoute(stats));
   app.use(adminRouter(admin?.blacklist, admin?.token, logger));
   app.get('/events', events);
+  app.use(apiDocs({ version: VERSION, batchMaxClicks }));
   app.use(livePage());
 
   app.use(notFound);
