@@ -172,7 +172,8 @@ describe.skipIf(!hasRedisServer)('one private Redis per data folder', () => {
     process.kill(-group, 'SIGINT');
     expect(await service.main.exit).toBe(0);
     const messages = logLines(service.main).map((line) => line.msg);
-    expect(messages.slice(-2)).toEqual(['shutting down: finishing in-flight work', 'stopped']);
+    expect(messages.indexOf('shutting down: finishing in-flight work')).toBeGreaterThan(0);
+    expect(messages.at(-1)).toBe('stopped');
     // Redis outlived the drain: no connection of the service ever lost it.
     expect(service.main.stdout()).not.toContain('Redis connection lost');
     expect(alive(service.redisPid)).toBe(false);
