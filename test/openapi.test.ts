@@ -54,8 +54,10 @@ describe.skipIf(!hasRedisServer)('the OpenAPI document', () => {
   const seen = new Set<string>();
 
   beforeAll(async () => {
-    api = await startTestApi({ ADMIN_TOKEN: TOKEN });
-    off = await startTestApi({ MAX_EVENT_STREAMS: '0' });
+    // The backends of the examples, whatever modules the test Redis has.
+    const backends = { BLACKLIST_BACKEND: 'set', STATS_BACKEND: 'hash' };
+    api = await startTestApi({ ...backends, ADMIN_TOKEN: TOKEN });
+    off = await startTestApi({ ...backends, MAX_EVENT_STREAMS: '0' });
     downDir = mkdtempSync(join(tmpdir(), 'click-fraud-openapi-'));
     downRedis = await startLocalRedis({ dataDir: downDir });
     down = await startTestApi({ ADMIN_TOKEN: TOKEN, REDIS_TIMEOUT_MS: '200' }, downRedis.url);
