@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import type { ClickStore } from '../redis/click-store.js';
 import { MAX_CLICK_JSON_BYTES } from '../domain/click.js';
 import { adminRouter, type AdminServices } from './admin-routes.js';
+import { VERSION } from '../version.js';
+import { apiDocs } from './api-docs.js';
 import { batchRoute } from './batch-route.js';
 import { clickRoute, type FailMode } from './click-route.js';
 import { errorHandler, notFound } from './errors.js';
@@ -51,7 +53,7 @@ export function createApp({ clicks, stats, admin, readiness, events, failMode, b
   app.post('/batch', jsonBody(batchBodyLimit(batchMaxClicks)), batchRoute({ clicks, maxClicks: batchMaxClicks, failMode, logger }));
 
   app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
+    res.json({ status: 'ok', version: VERSION });
   });
   app.get('/readyz', async (_req, res) => {
     const state = await readiness();
@@ -65,6 +67,7 @@ export function createApp({ clicks, stats, admin, readiness, events, failMode, b
   app.get('/stats', viewer, statsRoute(stats));
   app.use(adminRouter(admin?.services, admin?.token, logger));
   app.get('/events', viewer, events);
+  app.use(apiDocs({ version: VERSION, batchMaxClicks }));
   app.use(livePage(viewer));
 
   app.use(notFound);

@@ -5,6 +5,7 @@ import { parseConfig } from '../config.js';
 import { parseDuration } from '../domain/ban.js';
 import { precision, recall } from './plan.js';
 import { runSimulation, type SimulationReport } from './run.js';
+import { VERSION } from '../version.js';
 
 /**
  * `npm run simulate -- [options]`: synthetic clicks against a running API, with a known share of
@@ -14,6 +15,7 @@ const program = new Command('simulate')
   .description(
     'Drive a running click fraud API with synthetic clicks: clean devices that stay under the spam threshold, devices that click in bursts faster than the window allows, and clicks from addresses the simulator blacklists first (through the same code as the blacklist CLI). Reports detection quality, latency and the achieved rate.',
   )
+  .version(VERSION)
   .option('--url <url>', 'the API', 'http://localhost:5000')
   .option('-r, --rate <clicks/s>', 'clicks per second offered', positive, 200)
   .option('-d, --duration <duration>', 'how long: 30, 30s, 2m', duration, 10)
