@@ -46,6 +46,7 @@ export const SETTINGS = {
   WORKER_BLOCK_MS: { default: '1000', doc: 'How long an idle worker waits for new decisions per read (`XREADGROUP BLOCK`).' },
   WORKER_CLAIM_IDLE_MS: { default: '30000', doc: 'A decision left pending this long by a worker (one that died, say) is claimed by another (`XAUTOCLAIM`).' },
   WORKER_MAX_DELIVERIES: { default: '5', doc: 'A decision that fails this many deliveries moves to the dead-letter stream instead of blocking the group.' },
+  WORKER_METRICS_PORT: { default: undefined, doc: 'With ROLE=worker, the port on which the worker answers `GET /metrics` for Prometheus (on HOST). Unset: no such port. A worker beside the API (ROLE=all) is in the API\'s `/metrics`.' },
   DEAD_LETTER_STREAM_NAME: { default: 'fraud:decisions:dead', doc: 'Stream of decisions that could not be counted, each with the reason.' },
   STATS_BACKEND: { default: 'auto', doc: '`auto`: RedisTimeSeries where loaded, else plain Redis hashes. `timeseries` or `hash` force one (`timeseries` refuses to start without the module).' },
   STATS_RETENTION_SEC: { default: '86400', doc: 'How long per-second counts are kept.' },
@@ -161,6 +162,7 @@ const envSchema = z.object({
   WORKER_BLOCK_MS: wholeNumber(1, 60_000),
   WORKER_CLAIM_IDLE_MS: wholeNumber(1, 86_400_000),
   WORKER_MAX_DELIVERIES: wholeNumber(1, 1000),
+  WORKER_METRICS_PORT: wholeNumber(0, 65_535).optional(),
   DEAD_LETTER_STREAM_NAME: keyName,
   STATS_BACKEND: z.enum(['auto', 'timeseries', 'hash'], 'must be auto, timeseries or hash'),
   STATS_RETENTION_SEC: wholeNumber(60, 31_536_000),
@@ -230,6 +232,8 @@ export interface Config {
     claimIdleMs: number;
     maxDeliveries: number;
     deadLetterKey: string;
+    /** With ROLE=worker, where it serves GET /metrics; undefined: nowhere. */
+    metricsPort: number | undefined;
   };
   stats: {
     backend: 'auto' | StatsBackend;
@@ -318,6 +322,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
         claimIdleMs: e.WORKER_CLAIM_IDLE_MS,
         maxDeliveries: e.WORKER_MAX_DELIVERIES,
         deadLetterKey: e.DEAD_LETTER_STREAM_NAME,
+        metricsPort: e.WORKER_METRICS_PORT,
       },
       stats: {
         backend: e.STATS_BACKEND,

@@ -5,7 +5,10 @@ import { pino } from 'pino';
 import { settingsHelp } from './cli/settings-help.js';
 import { parseConfig } from './config.js';
 import { startApiCluster } from './http/api-cluster.js';
+import { metricsFromPrimary, serveClusterMetrics } from './http/cluster-metrics.js';
+import { serveMetrics } from './http/metrics-server.js';
 import { startApi } from './http/start-api.js';
+import { createApiMetrics, createWorkerMetrics } from './metrics.js';
 import { findRedisServer, RedisServerNotInstalled } from './redis/local-server.js';
 import { DataFolderInUse, NoPrivateRedis, privateRedisUrl, startPrivateRedis, type PrivateRedis } from './redis/private-redis.js';
 import { VERSION } from './version.js';
@@ -45,12 +48,30 @@ const EXIT_RESERVE_MS = 250;
 async function start(): Promise<void> {
   logger.info({ version: VERSION, role: config.role, node: process.version }, `click-fraud-api ${VERSION} starting (ROLE=${config.role})`);
   const redisUrl = config.redis.url ?? (config.role === 'worker' ? await runningPrivateRedis() : await startOwnRedis());
+  // The process's own metrics (CPU, memory, event loop) come with the API's where there is an API
+  // in this process; the primary of several API processes reports only its worker's.
+  const workerMetrics = config.role === 'api' ? undefined : createWorkerMetrics({ processMetrics: config.role === 'worker' });
   if (config.role !== 'worker') {
     // A process forked by startApiCluster arrives here with ROLE=api and API_PROCESSES=1.
-    if (apiProcesses === 1) parts.push(await startApi(config, redisUrl, logger));
-    else parts.push(await startApiCluster(apiProcesses, redisUrl, logger, (reason) => void stop('API processes failing', reason, 1)));
+    if (apiProcesses === 1) {
+      const metrics = createApiMetrics();
+      // A process forked by startApiCluster answers with every API process's, gathered by the primary.
+      const metricsText = cluster.isWorker
+        ? metricsFromPrimary(metrics.registry)
+        : async () => (workerMetrics ? `${await metrics.registry.metrics()}\n${await workerMetrics.registry.metrics()}` : metrics.registry.metrics());
+      parts.push(await startApi(config, redisUrl, logger, { metrics, metricsText }));
+    } else {
+      const stopServing = serveClusterMetrics(workerMetrics?.registry);
+      const api = await startApiCluster(apiProcesses, redisUrl, logger, (reason) => void stop('API processes failing', reason, 1));
+      parts.push({ close: () => api.close().finally(stopServing) });
+    }
   }
-  if (config.role !== 'api') parts.push(await startWorker(config, redisUrl, logger));
+  if (config.role !== 'api') parts.push(await startWorker(config, redisUrl, logger, workerMetrics));
+  if (config.role === 'worker' && config.worker.metricsPort !== undefined) {
+    const server = await serveMetrics(workerMetrics!.registry, { port: config.worker.metricsPort, host: config.http.host });
+    logger.info({ port: server.port }, `worker metrics on http://${config.http.host}:${server.port}/metrics`);
+    parts.push(server);
+  }
 }
 
 /** No Redis configured: this service runs the data folder's private one. */

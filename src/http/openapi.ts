@@ -324,6 +324,15 @@ export function openApiDocument({ version, batchMaxClicks }: OpenApiOptions): Re
           },
         },
       },
+      '/metrics': {
+        get: {
+          tags: ['operations'],
+          summary: 'Prometheus metrics',
+          description:
+            'Decisions by verdict, shadow hits by rule, clicks Redis did not decide by kind, requests by route and status class with their durations, open event streams, the stream worker\'s counts and lag, and the process\'s own (CPU, memory, event loop); with API_PROCESSES > 1, every API process\'s added up. No device id or address appears.',
+          responses: { 200: { description: 'the Prometheus text format, version 0.0.4', content: { 'text/plain': { schema: z.string() } } } },
+        },
+      },
       '/healthz': {
         get: {
           tags: ['operations'],
