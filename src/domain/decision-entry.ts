@@ -1,4 +1,4 @@
-import { RULES, type RuleHit, type RuleName } from './rules.js';
+import { orderedHit, RULES, type RuleHit, type RuleName } from './rules.js';
 import { isFraudType, statusOf, type FraudType, type Status } from './verdict.js';
 
 /** What the counters need from a decision stream entry. */
@@ -30,7 +30,7 @@ function readHits(json: string | undefined): RuleHit[] | undefined {
   try {
     const parsed: unknown = JSON.parse(json);
     const hits = Array.isArray(parsed) ? parsed : [parsed];
-    return hits.every((hit) => typeof hit === 'object' && hit !== null && (RULES as readonly string[]).includes((hit as RuleHit).rule)) ? (hits as RuleHit[]) : undefined;
+    return hits.every((hit) => typeof hit === 'object' && hit !== null && (RULES as readonly string[]).includes((hit as RuleHit).rule)) ? (hits as RuleHit[]).map(orderedHit) : undefined;
   } catch {
     return undefined;
   }

@@ -1,7 +1,7 @@
 import type { ChainableCommander } from 'ioredis';
 import type { Click } from '../domain/click.js';
 import { addressHex } from '../domain/ip.js';
-import type { RuleHit } from '../domain/rules.js';
+import { orderedHit, type RuleHit } from '../domain/rules.js';
 import { isFraudType, type RecordedVerdict } from '../domain/verdict.js';
 import type { Blacklist } from './blacklist.js';
 import type { CommandGate } from './command-gate.js';
@@ -269,8 +269,8 @@ function toVerdict(reply: CheckClickReply): RecordedVerdict {
     streamId,
     duplicate: Number(duplicate) === 1,
     allowlisted: Number(allowlisted) === 1,
-    reason: reason === '' ? undefined : (JSON.parse(reason) as RuleHit),
-    shadow: shadow === '' ? [] : (JSON.parse(shadow) as RuleHit[]),
+    reason: reason === '' ? undefined : orderedHit(JSON.parse(reason) as RuleHit),
+    shadow: shadow === '' ? [] : (JSON.parse(shadow) as RuleHit[]).map(orderedHit),
     rulesVersion: Number(version),
   };
 }
