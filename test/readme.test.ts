@@ -16,6 +16,20 @@ describe('the README', () => {
     expect(row).toContain(setting.doc);
   });
 
+  it('has a contents list whose every entry leads to a section', () => {
+    const anchors = new Set(
+      [...readme.matchAll(/^#{2,3} (.+)$/gm)].map((m) =>
+        m[1]!
+          .toLowerCase()
+          .replace(/[^\w\- ]/g, '')
+          .replace(/ /g, '-'),
+      ),
+    );
+    const links = [...readme.matchAll(/\]\(#([\w-]+)\)/g)].map((m) => m[1]!);
+    expect(links.length).toBeGreaterThan(10);
+    for (const link of links) expect(anchors, `#${link}`).toContain(link);
+  });
+
   it('gives the test command CI runs', () => {
     expect(readme).toContain('npm test');
     expect(readFileSync(new URL('../.ci/run', import.meta.url), 'utf8')).toMatch(/^(\w+=\S+ )*npm test$/m);
