@@ -7,7 +7,6 @@ import { adminRouter } from './admin-routes.js';
 import { batchRoute } from './batch-route.js';
 import { clickRoute, type FailMode } from './click-route.js';
 import { errorHandler, notFound } from './errors.js';
-import { jsonBody } from './json-body.js';
 import { livePage } from './live-page.js';
 import { statsRoute, type StatsRouteDependencies } from './stats-route.js';
 import { viewerAuth, VIEWER_USER } from './viewer-auth.js';
@@ -48,8 +47,9 @@ export function createApp({ clicks, stats, admin, readiness, events, failMode, b
   app.disable('etag');
 
   // The click routes first: every click would otherwise be matched against each route above it.
-  app.post('/', jsonBody(MAX_BODY_BYTES), clickRoute({ clicks, failMode, logger }));
-  app.post('/batch', jsonBody(batchBodyLimit(batchMaxClicks)), batchRoute({ clicks, maxClicks: batchMaxClicks, failMode, logger }));
+  // Each reads its own body: nothing runs in front of them.
+  app.post('/', clickRoute({ clicks, failMode, maxBodyBytes: MAX_BODY_BYTES, logger }));
+  app.post('/batch', batchRoute({ clicks, maxClicks: batchMaxClicks, maxBodyBytes: batchBodyLimit(batchMaxClicks), failMode, logger }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
