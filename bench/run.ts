@@ -11,7 +11,11 @@ import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { parseConfig } from '../src/config.js';
-import { createKeyspace } from '../src/redis/keyspace.js';
+import { createClickStore } from '../src/redis/click-store.js';
+import { createCommandGate } from '../src/redis/command-gate.js';
+import { keyspaceFor } from '../src/redis/keyspace.js';
+import { openRuleBook } from '../src/redis/rule-store.js';
+import { createServerClock } from '../src/redis/server-clock.js';
 import { createRedisClient } from '../src/redis/connection.js';
 import { streamGroupState } from '../src/redis/decision-stream.js';
 import { startLocalRedis, type LocalRedisServer } from '../src/redis/local-server.js';
@@ -202,18 +206,25 @@ async function startServer(script: string, extraEnv: Record<string, string>): Pr
   };
 }
 
-/** The project's own check script, called back to back over a pipelined connection, no HTTP. */
+/** The project's own check, as the API sends it (ClickStore.decideMany), 500 clicks a pipeline, no HTTP. */
 async function redisCeiling(url: string, nextClick: () => { device_id: string; ip: string; transaction_id: string }): Promise<number> {
-  const redis = createRedisClient({ url, timeoutMs: 10_000, connectionName: 'bench', logger: pino({ level: 'silent' }) });
+  const silent = pino({ level: 'silent' });
+  const redis = createRedisClient({ url, timeoutMs: 10_000, connectionName: 'bench', logger: silent });
   await redis.connect();
-  const backend = await blacklistBackend();
-  const keyspace = createKeyspace({
-    keyPrefix: namespace,
-    blacklistKey: env.IP_CUCKOO_FILTER_NAME,
-    streamKey: env.DECISION_STREAM_NAME,
-    deadLetterKey: env.DEAD_LETTER_STREAM_NAME,
-    partitions: 1,
-    cluster: false,
+  const config = parseConfig({ ...env, REDIS_URL: url });
+  if (!config.ok) throw new Error(config.problems.join('\n'));
+  const keyspace = keyspaceFor(config.config, false);
+  const clock = await createServerClock(redis, silent);
+  const rules = await openRuleBook(redis, keyspace.rules, config.config.rules, silent);
+  const store = createClickStore(redis, clock, createCommandGate(1_000_000), {
+    keyspace,
+    blacklist: { backend: await blacklistBackend(), key: env.IP_CUCKOO_FILTER_NAME, addCommand: '' },
+    rules,
+    streamMaxLen: 1_000_000,
+    timeoutMs: 60_000,
+    lookupFirst: false,
+    replicas: undefined,
+    onUnreplicated: () => {},
   });
   const rates: number[] = [];
   try {
@@ -222,13 +233,7 @@ async function redisCeiling(url: string, nextClick: () => { device_id: string; i
       const started = performance.now();
       const stream = async () => {
         while (performance.now() - started < ROUND_SECONDS * 1000) {
-          const pipeline = redis.pipeline();
-          for (let i = 0; i < 500; i++) {
-            const click = nextClick();
-            const partition = keyspace.partitionOf(click.device_id);
-            pipeline.checkClick(env.IP_CUCKOO_FILTER_NAME, partition.window(click.device_id), partition.verdicts(click.device_id), partition.stream, backend, click.ip, click.device_id, click.transaction_id, 2, WINDOW_SECONDS * 1000, 1_000_000, Number.MAX_SAFE_INTEGER);
-          }
-          await pipeline.exec();
+          await store.decideMany(Array.from({ length: 500 }, nextClick));
           done += 500;
         }
       };
@@ -236,6 +241,8 @@ async function redisCeiling(url: string, nextClick: () => { device_id: string; i
       rates.push(done / ((performance.now() - started) / 1000));
     }
   } finally {
+    rules.stop();
+    clock.stop();
     redis.disconnect();
   }
   rates.sort((a, b) => a - b);
@@ -270,7 +277,7 @@ async function workerDrainRate(url: string): Promise<{ count: number; rate: numb
   return { count, rate };
 }
 
-async function blacklistBackend(): Promise<string> {
+async function blacklistBackend(): Promise<'set' | 'cuckoo'> {
   const commands = (await admin.call('COMMAND', 'INFO', 'CF.EXISTS')) as unknown[];
   return commands[0] === null ? 'set' : 'cuckoo';
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseRuleSet, type RuleSet } from './domain/rules.js';
 import type { BlacklistBackend } from './redis/blacklist.js';
 
 /**
@@ -25,6 +26,7 @@ export const SETTINGS = {
   REDIS_MAX_IN_FLIGHT: { default: '10000', doc: 'Most clicks one API process has waiting for Redis at once; past it, and while Redis is not answering, clicks are answered 503 at once instead of queued.' },
   CLICK_SPAM_THRESHOLD: { default: '2', doc: 'A click is `click_spam` when its device already has this many clicks inside the window.' },
   CLICK_SPAM_WINDOW_IN_SEC: { default: '10', doc: 'Length of the sliding window per device, in seconds (decimals allowed).' },
+  RULES: { default: undefined, doc: 'The rule set to start with, as JSON (see [Detection rules](#detection-rules)), e.g. `{"ip_flood":{"mode":"shadow","threshold":50,"window_sec":10}}`; rules it leaves out keep their defaults, and CLICK_SPAM_THRESHOLD and CLICK_SPAM_WINDOW_IN_SEC give click_spam\'s unless it sets them. A rule set set through the admin API or CLI takes its place until reset.' },
   BLACKLIST_BACKEND: { default: 'auto', doc: '`auto`: a cuckoo filter where RedisBloom is loaded, else a set. `cuckoo` or `set` force one (`cuckoo` refuses to start without RedisBloom).' },
   IP_CUCKOO_FILTER_NAME: { default: 'ip_cf', doc: 'Key of the IP blacklist: a cuckoo filter with RedisBloom, a set without it.' },
   IP_CUCKOO_FILTER_CAPACITY: { default: '1000000', doc: 'Capacity given to `CF.RESERVE` when the API creates the filter.' },
@@ -126,8 +128,19 @@ const envSchema = z.object({
   REDIS_WAIT_REPLICAS: wholeNumber(0, 16),
   REDIS_WAIT_TIMEOUT_MS: wholeNumber(1, 60_000),
   REDIS_MAX_IN_FLIGHT: wholeNumber(1, 1_000_000),
-  CLICK_SPAM_THRESHOLD: wholeNumber(1, 1_000_000),
+  CLICK_SPAM_THRESHOLD: wholeNumber(1, 100_000),
   CLICK_SPAM_WINDOW_IN_SEC: positiveSeconds,
+  RULES: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.issues.push({ code: 'custom', input: text, message: 'must be a JSON object of rules' });
+        return z.NEVER;
+      }
+    })
+    .optional(),
   BLACKLIST_BACKEND: z.enum(['auto', 'cuckoo', 'set'], 'must be auto, cuckoo or set'),
   IP_CUCKOO_FILTER_NAME: keyName,
   IP_CUCKOO_FILTER_CAPACITY: wholeNumber(1, 4_294_967_295),
@@ -194,7 +207,8 @@ export interface Config {
     /** Replicas each check waits for (WAIT), or undefined for none. */
     waitReplicas: { count: number; timeoutMs: number } | undefined;
   };
-  clickSpam: { threshold: number; windowMs: number };
+  /** The rule set the environment gives (see domain/rules.ts); what runs is the one in Redis, seeded from it. */
+  rules: RuleSet;
   blacklist: { backend: 'auto' | BlacklistBackend; key: string; capacity: number; bucketSize: number; expansion: number };
   admin: {
     /** Undefined: the admin API is off. */
@@ -251,6 +265,15 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
     };
   }
   const e = parsed.data;
+  const given = (e.RULES ?? {}) as Record<string, unknown>;
+  const clickSpam = (typeof given.click_spam === 'object' && given.click_spam !== null ? given.click_spam : {}) as Record<string, unknown>;
+  const rules = parseRuleSet(
+    typeof e.RULES === 'object' && e.RULES !== null && !Array.isArray(e.RULES)
+      ? { ...given, click_spam: { threshold: e.CLICK_SPAM_THRESHOLD, window_sec: e.CLICK_SPAM_WINDOW_IN_SEC, ...clickSpam } }
+      : e.RULES ?? { click_spam: { threshold: e.CLICK_SPAM_THRESHOLD, window_sec: e.CLICK_SPAM_WINDOW_IN_SEC } },
+  );
+  if (!rules.ok) return { ok: false, problems: rules.problems.map((problem) => `RULES ${problem.path}: ${problem.message}`) };
+  const seed = rules.rules;
   return {
     ok: true,
     config: {
@@ -271,7 +294,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
         maxInFlight: e.REDIS_MAX_IN_FLIGHT,
         waitReplicas: e.REDIS_WAIT_REPLICAS === 0 ? undefined : { count: e.REDIS_WAIT_REPLICAS, timeoutMs: e.REDIS_WAIT_TIMEOUT_MS },
       },
-      clickSpam: { threshold: e.CLICK_SPAM_THRESHOLD, windowMs: Math.round(e.CLICK_SPAM_WINDOW_IN_SEC * 1000) },
+      rules: seed,
       blacklist: {
         backend: e.BLACKLIST_BACKEND,
         key: e.IP_CUCKOO_FILTER_NAME,

@@ -42,7 +42,9 @@ describe('POST / with the default rules (threshold 2 in 10 s)', () => {
       status: 'clean',
       fraud_type: 'clean',
       ts: String(answer.ts),
+      rules_version: String(answer.rules_version),
     });
+    expect(answer.rules_version).toBeGreaterThan(0);
   });
 
   it('answers ip_blacklist for a blacklisted address, before the spam rule, and still records the click', async () => {
@@ -116,7 +118,7 @@ describe('POST / with the default rules (threshold 2 in 10 s)', () => {
   });
 
   it('counts a click 1 s inside the window and not one 1 ms past it', async () => {
-    const windowMs = api.config.clickSpam.windowMs;
+    const windowMs = api.config.rules.click_spam.window_sec * 1000;
     const seed = async (deviceId: string, ...ages: number[]) => {
       const keys = api.deviceKeys(deviceId);
       const now = await serverTime(api);
@@ -136,7 +138,7 @@ describe('POST / with the default rules (threshold 2 in 10 s)', () => {
     await api.click('dev-ttl', 't1');
     const ttl = await api.admin.pttl(keys.window);
     expect(ttl).toBeGreaterThan(0);
-    expect(ttl).toBeLessThanOrEqual(api.config.clickSpam.windowMs);
+    expect(ttl).toBeLessThanOrEqual(api.config.rules.click_spam.window_sec * 1000);
     expect(await api.admin.pttl(keys.verdicts)).toBeGreaterThan(0);
   });
 });

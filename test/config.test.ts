@@ -10,7 +10,13 @@ describe('parseConfig', () => {
         role: 'all',
         http: { port: 5000, host: '0.0.0.0', processes: 1, batchMaxClicks: 1000, requestTimeoutMs: 30_000, headersTimeoutMs: 10_000 },
         redis: { url: undefined, dataDir: '.redis-data', serverBin: undefined, timeoutMs: 250, maxInFlight: 10_000, waitReplicas: undefined },
-        clickSpam: { threshold: 2, windowMs: 10_000 },
+        rules: {
+          ip_blacklist: { mode: 'enforce' },
+          ip_range: { mode: 'enforce' },
+          click_spam: { mode: 'enforce', threshold: 2, window_sec: 10 },
+          ip_flood: { mode: 'off', threshold: 20, window_sec: 10 },
+          device_farm: { mode: 'off', threshold: 5, window_sec: 60 },
+        },
         blacklist: { backend: 'auto', key: 'ip_cf', capacity: 1_000_000, bucketSize: 2, expansion: 1 },
         admin: { token: undefined, banSweepIntervalMs: 1000 },
         stream: { key: 'fraud:decisions', maxLen: 1_000_000, partitions: 'auto' },
@@ -46,12 +52,12 @@ describe('parseConfig', () => {
 
   it('reads a window in seconds, decimals allowed, as milliseconds', () => {
     const result = parseConfig({ CLICK_SPAM_WINDOW_IN_SEC: '2.5' });
-    expect(result.ok && result.config.clickSpam.windowMs).toBe(2500);
+    expect(result.ok && result.config.rules.click_spam.window_sec).toBe(2.5);
   });
 
   it('treats an empty value as unset', () => {
     const result = parseConfig({ CLICK_SPAM_THRESHOLD: '', REDIS_URL: '' });
-    expect(result.ok && result.config.clickSpam.threshold).toBe(2);
+    expect(result.ok && result.config.rules.click_spam.threshold).toBe(2);
     expect(result.ok && result.config.redis.url).toBeUndefined();
   });
 

@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import type { DataFrame, DataTransformerConfig, Field, FieldConfigSource } from '@grafana/data';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { parseConfig } from '../src/config.js';
-import { SERIES, seriesLabels, workerLagLabels, type Resolution } from '../src/stats/series.js';
-import { redisStackMissing, redisStackUrl, sleep, startTestApi, type TestApi } from './support/api.js';
+import type { Partition } from '../src/redis/keyspace.js';
+import { SERIES, seriesLabels, workerLagLabels, type Resolution, type SeriesName } from '../src/stats/series.js';
+import { redisStackClusterUrl, redisStackMissing, redisStackUrl, sleep, startTestApi, type TestApi } from './support/api.js';
 import { startTestWorker, type TestWorker } from './support/worker.js';
 import { pairs } from './support/replies.js';
 import { grafana, transform } from './support/grafana-data.js';
@@ -14,10 +15,11 @@ import { tsMRangeCommand, tsMRangeFrames, type PluginTarget, type TsMRangeReply 
 
 /**
  * The Fraud Stats dashboard (grafana/dashboards/fraud-stats.json): first its structure against the
- * provisioned data source and the labels the stream worker writes; then, on Redis Stack, every panel's
- * queries sent exactly as the Redis Data Source plugin's backend sends them after a known burst of
- * clicks, the replies made into frames as the plugin makes them, and those frames named, matched by
- * the colour overrides and transformed by Grafana's own code (@grafana/data).
+ * provisioned data source and the labels the stream worker writes; then, on Redis Stack with several
+ * partitions (a single server, and a cluster), every panel's queries sent exactly as the Redis Data
+ * Source plugin's backend sends them after a known burst of clicks, the replies made into frames as
+ * the plugin makes them, and those frames named, matched by the colour overrides and transformed by
+ * Grafana's own code (@grafana/data).
  */
 
 const read = (path: string) => readFileSync(new URL(`../${path}`, import.meta.url), 'utf8');
@@ -67,10 +69,19 @@ const MAX_POINTS_PER_SERIES = 1_500;
 type Labels = Record<string, string>;
 const labelsOf = (flat: string[]): Labels => Object.fromEntries(pairs(flat));
 
-/** The label sets of every series the worker writes for an app. */
+/**
+ * The partitions the structure tests model the worker's series of: several, as on a cluster (12 by
+ * default) or with DECISION_STREAM_PARTITIONS set, where each partition has series of its own.
+ */
+const PARTITIONS = [0, 1, 2];
+
+/** The label sets of every series the worker writes for an app, in every partition. */
 function workerSeries(app: string): Labels[] {
   const resolutions: Resolution[] = ['1s', '1m'];
-  return [...SERIES.flatMap((series) => resolutions.map((resolution) => labelsOf(seriesLabels(app, series, resolution, 0)))), labelsOf(workerLagLabels(app, 0))];
+  return PARTITIONS.flatMap((partition) => [
+    ...SERIES.flatMap((series) => resolutions.map((resolution) => labelsOf(seriesLabels(app, series, resolution, partition)))),
+    labelsOf(workerLagLabels(app, partition)),
+  ]);
 }
 
 interface Term {
@@ -95,6 +106,12 @@ const matches = (labels: Labels, terms: Term[]) => terms.every((term) => term.va
 const known = workerSeries(DASHBOARD_APP);
 /** The worker's series a target selects. */
 const selectedBy = (target: PluginTarget) => known.filter((labels) => matches(labels, parseFilter(target.filter!)));
+
+/**
+ * The lines a target must draw: one per value of its legend label (a verdict, or the lag) among the
+ * series it selects, whatever the number of partitions; never one per partition.
+ */
+const linesOf = (target: PluginTarget) => [...new Set(selectedBy(target).map((labels) => labels[target.legend!]!))];
 
 const allTargets = () => dashboard.panels.flatMap((panel) => (panel.targets ?? []).map((target) => ({ panel, target })));
 
@@ -178,17 +195,36 @@ describe('the Fraud Stats dashboard', () => {
     }
   });
 
+  it("adds every partition's series up into one line per legend value (GROUPBY the legend label, REDUCE sum)", () => {
+    for (const { panel, target } of allTargets()) {
+      const where = `${panel.title} / ${target.refId}: ${target.filter}`;
+      // A grouped reply carries no label but the group's (and __reducer__, __source__): any other
+      // legend label would name every line '', and any other value label its field.
+      expect(target.tsGroupByLabel, `${where}: grouped by its legend label`).toBe(target.legend);
+      expect(['', target.legend], `${where}: value label`).toContain(target.value ?? '');
+      // Counts add up over partitions, and so do the lags: decisions waiting in all the streams.
+      expect(target.tsReducer, where).toBe('sum');
+      for (const line of linesOf(target)) {
+        // Each line adds up the same series of every partition, and nothing else.
+        const series = selectedBy(target).filter((labels) => labels[target.tsGroupByLabel!] === line);
+        const withoutPartition = new Set(series.map(({ partition, ...rest }) => JSON.stringify(rest)));
+        expect(withoutPartition.size, `${where}: ${line} is one series`).toBe(1);
+        expect(series.map((labels) => Number(labels.partition)).sort(), `${where}: ${line} in every partition`).toEqual(PARTITIONS);
+      }
+    }
+  });
+
   it('covers verdicts per second, the total, totals, fraud share, per-minute sums and worker lag', () => {
-    const selections = allTargets().map(({ panel, target }) => ({ panel, labels: selectedBy(target) }));
-    const has = (test: (labels: Labels[]) => boolean, type?: string) =>
-      selections.some(({ panel, labels }) => (type === undefined || panel.type === type) && test(labels));
-    const types = (labels: Labels[]) => labels.map((l) => l.fraud_type).sort();
+    const selections = allTargets().map(({ panel, target }) => ({ panel, labels: selectedBy(target), lines: linesOf(target) }));
+    const has = (test: (labels: Labels[], lines: string[]) => boolean, type?: string) =>
+      selections.some(({ panel, labels, lines }) => (type === undefined || panel.type === type) && test(labels, lines));
+    const types = (labels: Labels[]) => [...new Set(labels.map((l) => l.fraud_type))].sort();
     const perSecond = (labels: Labels[]) => labels.every((l) => l.metric === 'clicks' && l.resolution === '1s');
     expect(has((l) => perSecond(l) && types(l).join() === 'clean,click_spam,ip_blacklist', 'timeseries')).toBe(true);
     expect(has((l) => perSecond(l) && types(l).join() === 'total', 'timeseries')).toBe(true);
     expect(has((l) => perSecond(l) && ['click_spam', 'clean', 'ip_blacklist'].every((t) => types(l).includes(t)), 'stat')).toBe(true);
     expect(has((l) => l.every((x) => x.metric === 'clicks' && x.resolution === '1m'), 'timeseries')).toBe(true);
-    expect(has((l) => l.length === 1 && l[0]!.metric === 'worker_lag', 'timeseries')).toBe(true);
+    expect(has((l, lines) => l.every((x) => x.metric === 'worker_lag') && lines.length === 1, 'timeseries')).toBe(true);
   });
 
   it(`asks for at most ${MAX_POINTS_PER_SERIES} points per series, whatever time range a viewer picks`, () => {
@@ -218,6 +254,7 @@ describe('the Fraud Stats dashboard', () => {
     expect(tsMRangeCommand(first, 1_000, 2_000, filterFor(first, 'other-app'))).toEqual([
       'ts.mrange', '1000', 2_000, 'AGGREGATION', 'sum', 1000, 'WITHLABELS', 'FILTER',
       'app=other-app', 'metric=clicks', 'resolution=1s', 'fraud_type=(clean,ip_blacklist,click_spam)',
+      'GROUPBY', 'fraud_type', 'REDUCE', 'sum',
     ]);
   });
 
@@ -227,7 +264,7 @@ describe('the Fraud Stats dashboard', () => {
     expect(share!.description).toMatch(/ip_blacklist \+ click_spam/);
     expect(share!.transformations?.length).toBeGreaterThan(0);
     for (const { id } of share!.transformations!) expect(grafana.standardTransformersRegistry.getIfExists(id), id).toBeDefined();
-    const returned = share!.targets!.flatMap((target) => selectedBy(target).map((labels) => labels[target.legend!]!));
+    const returned = share!.targets!.flatMap(linesOf);
     expect(returned.sort()).toEqual(['click_spam', 'ip_blacklist', 'total']);
     for (const panel of dashboard.panels.filter((p) => p !== share)) expect(panel.transformations ?? [], panel.title).toEqual([]);
   });
@@ -243,155 +280,223 @@ const displayName = (field: Field, frame: DataFrame, frames: DataFrame[]) => gra
 /** One of Grafana's reducers (the legend's and the stat panel's calculations) over a field. */
 const reduce = (field: Field, reducer: string): number => grafana.reduceField({ field, reducers: [reducer] })[reducer] as number;
 
-describe.skipIf(!redisStackUrl)(
-  `the Fraud Stats dashboard's queries against the worker's series (Redis Stack)${redisStackUrl ? '' : ` — skipped: ${redisStackMissing}`}`,
-  () => {
-    const app = `dash-${randomUUID().slice(0, 8)}`;
-    const BLACKLISTED_IP = '203.0.113.66';
-    let api: TestApi;
-    let worker: TestWorker | undefined;
-    /**
-     * Sends the panels' queries. The plugin's client is radix v3 (go.mod: mediocregopher/radix/v3,
-     * whose protocol package is resp2; RESP3 came with radix v4): it never sends HELLO 3.
-     * ioredis 6 defaults to RESP3, where TS.MRANGE answers a map (key -> [labels map, aggregators,
-     * samples]) that its "legacy" mapping flattens into a differently nested array; protocol 2 gets
-     * the reply the plugin parses.
-     */
-    let pluginRedis: Redis;
-    /** Decisions per fraud type, as the API answered them, and `total`. */
-    const decided: Record<string, number> = { clean: 0, ip_blacklist: 0, click_spam: 0, total: 0 };
-    let from = 0;
-    let to = 0;
+/** The key of a partition's series with these labels, as the worker names it (keyspace.ts). */
+const keyOf = (partition: Partition, labels: Labels) =>
+  labels.metric === 'worker_lag' ? partition.workerLag : partition.timeSeries(labels.fraud_type as SeriesName, labels.resolution as Resolution);
 
-    /** What a panel draws from over [start, end]: its queries' frames, in the order of its targets, through its transformations. */
-    async function panelFrames(panel: Panel, start: number, end: number): Promise<DataFrame[]> {
-      const replies = await Promise.all(
-        panel.targets!.map(async (target) => {
-          const [command, ...args] = tsMRangeCommand(target, start, end, filterFor(target, app));
-          return tsMRangeFrames(target, (await pluginRedis.call(command, ...args)) as TsMRangeReply);
-        }),
-      );
-      return transform(panel.transformations ?? [], replies.flat());
-    }
+/** A reply in one order: each master of a cluster lists the series, and the ones a group reduced (`__source__`), in an order of its own. */
+const comparable = (reply: TsMRangeReply) =>
+  reply
+    .map(([key, labels, samples]) => [key, labels.map(([label, value]) => [label, label === '__source__' ? value.split(',').sort().join() : value]), samples] as const)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 
-    beforeAll(async () => {
-      api = await startTestApi({ METRICS_APP_NAME: app }, redisStackUrl);
-      pluginRedis = new Redis(redisStackUrl!, { protocol: 2 });
-      worker = await startTestWorker(api.config, redisStackUrl!);
-      await api.admin.call('CF.ADDNX', api.config.blacklist.key, BLACKLISTED_IP);
-
-      // 3 devices × 4 clicks (threshold 2: 2 clean, then 2 click_spam each) and 3 clicks from a
-      // blacklisted address: 6 clean, 6 click_spam, 3 ip_blacklist.
-      const devices = ['dev-a', 'dev-b', 'dev-c'];
-      const answers = (
-        await Promise.all([
-          ...devices.map(async (device) => {
-            const mine = [];
-            for (let i = 0; i < 4; i++) mine.push(await api.click(device, `${device}-t${i}`, '10.0.0.1'));
-            return mine;
-          }),
-          Promise.all(['bl-1', 'bl-2', 'bl-3'].map((device) => api.click(device, `${device}-t0`, BLACKLISTED_IP))),
-        ])
-      ).flat();
-      for (const answer of answers) {
-        decided[answer.fraud_type] = (decided[answer.fraud_type] ?? 0) + 1;
-        decided.total = (decided.total ?? 0) + 1;
-      }
-      expect(decided).toEqual({ clean: 6, ip_blacklist: 3, click_spam: 6, total: 15 });
-      await worker.drained();
-
-      // A window around the burst, in whole minutes, as a dashboard's time range would be.
-      const minute = (ms: number) => Math.floor(ms / 60_000) * 60_000;
-      const times = answers.map((answer) => answer.ts);
-      const lastBucket = minute(Math.max(...times, Date.now()));
-      // A per-minute compaction bucket is only written once a later sample arrives, and the plugin
-      // does not ask for the open bucket (no LATEST). So close the burst's minutes: add a 0 to each
-      // per-second series in the next minute, as the worker would (ON_DUPLICATE SUM). Sums are unchanged.
-      const closing = lastBucket + 60_000;
-      for (const series of SERIES) {
-        await api.admin.call('TS.ADD', api.keyspace.partitions[0]!.timeSeries(series, '1s'), closing, 0, 'ON_DUPLICATE', 'SUM');
-      }
-      from = minute(Math.min(...times)) - 60_000;
-      to = closing + 59_999;
-    });
-
-    afterAll(async () => {
-      pluginRedis?.disconnect();
-      await worker?.stop();
-      if (api) {
-        const keys = await api.writtenKeys();
-        if (keys.length > 0) await api.admin.del(...keys);
-        await api.close();
-      }
-    });
-
-    it.each(dashboard.panels.map((panel) => [panel.title!, panel] as const))(
-      '%s: shows each series by its name, and each colour override matches one of them',
-      async (_, panel) => {
-        const frames = await panelFrames(panel, from, to);
-        const fields = valueFields(frames);
-        const names = fields.map(({ field, frame }) => displayName(field, frame, frames));
-        // A transformed panel shows the one value its transformations compute, named like the panel;
-        // the others one series per selected series, named by its legend label.
-        const expected = panel.transformations?.length
-          ? [panel.title!]
-          : panel.targets!.flatMap((target) => selectedBy(target).map((labels) => labels[target.legend!]!));
-        expect.soft(names.sort()).toEqual(expected.sort());
-
-        const overrides = panel.fieldConfig?.overrides ?? [];
-        const matchedBy = overrides.map(({ matcher }) => {
-          expect(matcher.id, 'overrides match by name').toBe(grafana.FieldMatcherID.byName);
-          const match = grafana.fieldMatchers.get(matcher.id).get(matcher.options);
-          const matched = fields.filter(({ field, frame }) => match(field, frame, frames));
-          expect(matched, `override ${JSON.stringify(matcher.options)} matches one series`).toHaveLength(1);
-          return matched[0]!.field;
-        });
-        // Colours by series go all the way: with any, every series has its own.
-        if (overrides.length > 0) expect(new Set(matchedBy).size).toBe(fields.length);
-      },
-    );
-
-    it.each(
-      dashboard.panels
-        .filter((panel) => !panel.transformations?.length && panel.targets!.every((target) => selectedBy(target).every((l) => l.metric === 'clicks')))
-        .map((panel) => [panel.title!, panel] as const),
-    )('%s: each verdict adds up to its decisions', async (_, panel) => {
-      const frames = await panelFrames(panel, from, to);
-      // What the panel shows for a series over the range: the stat panel's calculation, or the legend's sum.
-      const calculation = panel.options?.reduceOptions?.calcs[0] ?? 'sum';
-      const shown = Object.fromEntries(valueFields(frames).map(({ field, frame }) => [displayName(field, frame, frames), reduce(field, calculation)]));
-      const verdicts = panel.targets!.flatMap((target) => selectedBy(target).map((labels) => labels.fraud_type!));
-      expect(shown).toEqual(Object.fromEntries(verdicts.map((verdict) => [verdict, decided[verdict]])));
-    });
-
-    it('Fraud share: the panel shows fraud ÷ total of the burst, and "no clicks" over a range without any', async () => {
-      const panel = dashboard.panels.find((p) => p.title === FRAUD_SHARE_PANEL)!;
-      const calculation = panel.options!.reduceOptions!.calcs[0]!;
-      /** What the stat shows: its calculation over the transformed field, formatted with the panel's unit, decimals and mappings. */
-      const shown = async (start: number, end: number) => {
-        const [share, ...more] = valueFields(await panelFrames(panel, start, end));
-        expect(more).toEqual([]);
-        const value = reduce(share!.field, calculation);
-        const display = grafana.getDisplayProcessor({ field: { ...share!.field, config: panel.fieldConfig!.defaults }, theme: grafana.createTheme() });
-        return { value, text: grafana.formattedValueToString(display(value)) };
-      };
-      const burst = await shown(from, to);
-      expect(burst.value).toBeCloseTo((3 + 6) / 15, 10);
-      expect(burst.text).toBe('60.0%');
-      expect((await shown(from - 3_600_000, from - 1)).text).toBe('no clicks');
-    });
-
-    it('Worker lag: the series exists and reads 0 once the worker has drained the stream', async () => {
-      const panel = dashboard.panels.find((p) => p.targets!.some((target) => selectedBy(target).some((labels) => labels.metric === 'worker_lag')))!;
-      // One sample a second: the one after the drain may still be on its way.
-      let latest: number | undefined;
-      for (const deadline = Date.now() + 5000; Date.now() < deadline; await sleep(250)) {
-        const fields = valueFields(await panelFrames(panel, from, Date.now() + 1000));
-        expect(fields).toHaveLength(1);
-        latest = fields[0]!.field.values.at(-1) as number | undefined;
-        if (latest === 0) break;
-      }
-      expect(latest).toBe(0);
-    });
+/**
+ * The Redis Stack servers the queries run against, each with several partitions, so that every
+ * verdict has one series per partition: the single server with DECISION_STREAM_PARTITIONS=4, and the
+ * cluster with the default (`auto`, 12 partitions over its masters).
+ */
+const stackServers: Array<{ name: string; url: string | undefined; env: Record<string, string>; partitions: number; missing: string }> = [
+  { name: 'Redis Stack, DECISION_STREAM_PARTITIONS=4', url: redisStackUrl, env: { DECISION_STREAM_PARTITIONS: '4' }, partitions: 4, missing: redisStackMissing },
+  {
+    name: 'Redis Stack Cluster, DECISION_STREAM_PARTITIONS=auto',
+    url: redisStackClusterUrl,
+    env: {},
+    partitions: 12,
+    missing: 'no Redis Stack cluster: no Redis Stack in .cache/redis-stack, and REDIS_STACK_CLUSTER_NODES is not set',
   },
-);
+];
+
+for (const server of stackServers) {
+  describe.skipIf(!server.url)(
+    `the Fraud Stats dashboard's queries against the worker's series (${server.name})${server.url ? '' : ` — skipped: ${server.missing}`}`,
+    () => {
+      const app = `dash-${randomUUID().slice(0, 8)}`;
+      const BLACKLISTED_IP = '203.0.113.66';
+      let api: TestApi;
+      let worker: TestWorker | undefined;
+      /**
+       * Send the panels' queries: to the server, or to every master of the cluster. The plugin's
+       * cluster client sends TS.MRANGE to the master of the slot of its first argument (radix v3's
+       * FlatCmd takes that for the key), which is the range start: so any master may be asked, and
+       * each must answer for the whole cluster.
+       *
+       * The plugin's client is radix v3 (go.mod: mediocregopher/radix/v3, whose protocol package is
+       * resp2; RESP3 came with radix v4): it never sends HELLO 3. ioredis 6 defaults to RESP3, where
+       * TS.MRANGE answers a map (key -> [labels map, aggregators, samples]) that its "legacy" mapping
+       * flattens into a differently nested array; protocol 2 gets the reply the plugin parses.
+       */
+      let pluginClients: Redis[] = [];
+      /** Decisions per fraud type, as the API answered them, and `total`. */
+      const decided: Record<string, number> = { clean: 0, ip_blacklist: 0, click_spam: 0, total: 0 };
+      let from = 0;
+      let to = 0;
+
+      /** A target's TS.MRANGE over [start, end] as the plugin sends it; every master's reply must be the same. */
+      async function query(target: PluginTarget, start: number, end: number): Promise<TsMRangeReply> {
+        const [command, ...args] = tsMRangeCommand(target, start, end, filterFor(target, app));
+        const [reply, ...others] = (await Promise.all(pluginClients.map((client) => client.call(command, ...args)))) as TsMRangeReply[];
+        for (const other of others) expect(comparable(other), `${target.filter}: every master answers the same`).toEqual(comparable(reply!));
+        return reply!;
+      }
+
+      /** What a panel draws from over [start, end]: its queries' frames, in the order of its targets, through its transformations. */
+      async function panelFrames(panel: Panel, start: number, end: number): Promise<DataFrame[]> {
+        const frames = await Promise.all(panel.targets!.map(async (target) => tsMRangeFrames(target, await query(target, start, end))));
+        return transform(panel.transformations ?? [], frames.flat());
+      }
+
+      beforeAll(async () => {
+        api = await startTestApi({ METRICS_APP_NAME: app, ...server.env }, server.url);
+        expect(api.keyspace.partitions).toHaveLength(server.partitions);
+        worker = await startTestWorker(api.config, server.url!);
+        await api.block(BLACKLISTED_IP);
+        pluginClients =
+          api.admin instanceof Cluster
+            ? api.admin.nodes('master').map((node) => new Redis({ host: node.options.host, port: node.options.port, protocol: 2 }))
+            : [new Redis(server.url!, { protocol: 2 })];
+
+        /** `count` devices, each in a partition of its own: so each verdict below is counted in several partitions' series. */
+        const spread = (prefix: string, count: number) => {
+          const byPartition = new Map<number, string>();
+          for (let i = 0; byPartition.size < count; i++) {
+            const device = `${prefix}-${i}`;
+            const { index } = api.keyspace.partitionOf(device);
+            if (!byPartition.has(index)) byPartition.set(index, device);
+          }
+          return [...byPartition.values()];
+        };
+        // 3 devices × 4 clicks (threshold 2: 2 clean, then 2 click_spam each) and 3 clicks from a
+        // blacklisted address: 6 clean, 6 click_spam, 3 ip_blacklist, each verdict in 3 partitions.
+        const answers = (
+          await Promise.all([
+            ...spread('dev', 3).map(async (device) => {
+              const mine = [];
+              for (let i = 0; i < 4; i++) mine.push(await api.click(device, `${device}-t${i}`, '10.0.0.1'));
+              return mine;
+            }),
+            Promise.all(spread('bl', 3).map((device) => api.click(device, `${device}-t0`, BLACKLISTED_IP))),
+          ])
+        ).flat();
+        for (const answer of answers) {
+          decided[answer.fraud_type] = (decided[answer.fraud_type] ?? 0) + 1;
+          decided.total = (decided.total ?? 0) + 1;
+        }
+        expect(decided).toEqual({ clean: 6, ip_blacklist: 3, click_spam: 6, total: 15 });
+        await worker.drained();
+
+        // A window around the burst, in whole minutes, as a dashboard's time range would be.
+        const minute = (ms: number) => Math.floor(ms / 60_000) * 60_000;
+        const times = answers.map((answer) => answer.ts);
+        const lastBucket = minute(Math.max(...times, Date.now()));
+        // A per-minute compaction bucket is only written once a later sample arrives, and the plugin
+        // does not ask for the open bucket (no LATEST). So close the burst's minutes: add a 0 to each
+        // per-second series of every partition in the next minute, as the worker would (ON_DUPLICATE
+        // SUM). Sums are unchanged.
+        const closing = lastBucket + 60_000;
+        for (const partition of api.keyspace.partitions) {
+          for (const series of SERIES) await api.admin.call('TS.ADD', partition.timeSeries(series, '1s'), closing, 0, 'ON_DUPLICATE', 'SUM');
+        }
+        from = minute(Math.min(...times)) - 60_000;
+        to = closing + 59_999;
+      });
+
+      afterAll(async () => {
+        for (const client of pluginClients) client.disconnect();
+        await worker?.stop();
+        if (api) {
+          // One key at a time: on a cluster they are in many slots.
+          await Promise.all((await api.writtenKeys()).map((key) => api.admin.del(key)));
+          await api.close();
+        }
+      });
+
+      it.each(dashboard.panels.map((panel) => [panel.title!, panel] as const))(
+        '%s: each line adds up its series of every partition, and nothing else',
+        async (_, panel) => {
+          for (const target of panel.targets!) {
+            const reply = await query(target, from, to);
+            // What each line of the reply was reduced from (RedisTimeSeries' __source__), by its name.
+            const sources = Object.fromEntries(
+              reply.map(([, labelPairs]) => {
+                const labels = Object.fromEntries(labelPairs);
+                return [labels[target.legend!] ?? '', labels.__source__?.split(',').sort()];
+              }),
+            );
+            // The model's partition 0 stands for each: every partition has the same series.
+            const seriesOf = (line: string) => selectedBy(target).filter((labels) => labels.partition === '0' && labels[target.legend!] === line);
+            const expected = linesOf(target).map((line) => [line, seriesOf(line).flatMap((labels) => api.keyspace.partitions.map((p) => keyOf(p, labels))).sort()]);
+            expect(sources, `${target.refId}: ${target.filter}`).toEqual(Object.fromEntries(expected));
+          }
+        },
+      );
+
+      it.each(dashboard.panels.map((panel) => [panel.title!, panel] as const))(
+        '%s: shows one series per line, by its name, and each colour override matches one of them',
+        async (_, panel) => {
+          const frames = await panelFrames(panel, from, to);
+          const fields = valueFields(frames);
+          const names = fields.map(({ field, frame }) => displayName(field, frame, frames));
+          // A transformed panel shows the one value its transformations compute, named like the panel;
+          // the others one series per line (a verdict, or the lag), named by its legend label.
+          const expected = panel.transformations?.length ? [panel.title!] : panel.targets!.flatMap(linesOf);
+          expect.soft(names.sort()).toEqual(expected.sort());
+
+          const overrides = panel.fieldConfig?.overrides ?? [];
+          const matchedBy = overrides.map(({ matcher }) => {
+            expect(matcher.id, 'overrides match by name').toBe(grafana.FieldMatcherID.byName);
+            const match = grafana.fieldMatchers.get(matcher.id).get(matcher.options);
+            const matched = fields.filter(({ field, frame }) => match(field, frame, frames));
+            expect(matched, `override ${JSON.stringify(matcher.options)} matches one series`).toHaveLength(1);
+            return matched[0]!.field;
+          });
+          // Colours by series go all the way: with any, every series has its own.
+          if (overrides.length > 0) expect(new Set(matchedBy).size).toBe(fields.length);
+        },
+      );
+
+      it.each(
+        dashboard.panels
+          .filter((panel) => !panel.transformations?.length && panel.targets!.every((target) => selectedBy(target).every((l) => l.metric === 'clicks')))
+          .map((panel) => [panel.title!, panel] as const),
+      )('%s: each verdict adds up to its decisions', async (_, panel) => {
+        const frames = await panelFrames(panel, from, to);
+        // What the panel shows for a series over the range: the stat panel's calculation, or the legend's sum.
+        const calculation = panel.options?.reduceOptions?.calcs[0] ?? 'sum';
+        const shown = valueFields(frames).map(({ field, frame }) => [displayName(field, frame, frames), reduce(field, calculation)]);
+        const verdicts = panel.targets!.flatMap(linesOf);
+        expect(shown.sort()).toEqual(verdicts.map((verdict) => [verdict, decided[verdict]]).sort());
+      });
+
+      it('Fraud share: the panel shows fraud ÷ total of the burst, and "no clicks" over a range without any', async () => {
+        const panel = dashboard.panels.find((p) => p.title === FRAUD_SHARE_PANEL)!;
+        const calculation = panel.options!.reduceOptions!.calcs[0]!;
+        /** What the stat shows: its calculation over the transformed field, formatted with the panel's unit, decimals and mappings. */
+        const shown = async (start: number, end: number) => {
+          const fields = valueFields(await panelFrames(panel, start, end));
+          expect(fields).toHaveLength(1);
+          const share = fields[0];
+          const value = reduce(share!.field, calculation);
+          const display = grafana.getDisplayProcessor({ field: { ...share!.field, config: panel.fieldConfig!.defaults }, theme: grafana.createTheme() });
+          return { value, text: grafana.formattedValueToString(display(value)) };
+        };
+        const burst = await shown(from, to);
+        expect(burst.value).toBeCloseTo((3 + 6) / 15, 10);
+        expect(burst.text).toBe('60.0%');
+        expect((await shown(from - 3_600_000, from - 1)).text).toBe('no clicks');
+      });
+
+      it('Worker lag: one series, which reads 0 once the worker has drained every stream', async () => {
+        const panel = dashboard.panels.find((p) => p.targets!.some((target) => selectedBy(target).some((labels) => labels.metric === 'worker_lag')))!;
+        // One sample a second per partition: the ones after the drain may still be on their way.
+        let latest: number | undefined;
+        for (const deadline = Date.now() + 5000; Date.now() < deadline; await sleep(250)) {
+          const fields = valueFields(await panelFrames(panel, from, Date.now() + 1000));
+          expect(fields).toHaveLength(1);
+          latest = fields[0]!.field.values.at(-1) as number | undefined;
+          if (latest === 0) break;
+        }
+        expect(latest).toBe(0);
+      });
+    },
+  );
+}

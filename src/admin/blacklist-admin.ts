@@ -1,6 +1,7 @@
 import type { RedisClient } from '../redis/connection.js';
 import type { Ban, BanRequest } from '../domain/ban.js';
-import { canonicalIp } from '../domain/ip.js';
+import { canonicalAddressOrRange, parseRange } from '../domain/ip.js';
+import type { ListKeys } from '../redis/keyspace.js';
 import type { BanPage, BanRegistry } from '../redis/ban-registry.js';
 import { blockIp, findNonCanonical, isBlocked, respellMember, unblockIp, type Blacklist, type NonCanonicalPage } from '../redis/blacklist.js';
 import { NON_CANONICAL_SCAN, type BlacklistAudit } from './blacklist-audit.js';
@@ -25,7 +26,7 @@ export interface ImportReport {
 const MAX_INVALID_LINES_LISTED = 100;
 
 export interface BlacklistAdmin {
-  /** Blocks `request.ip` and records why; a second add replaces the record but blocks once. */
+  /** Blocks `request.ip` (an address or a range) and records why; a second add replaces the record but blocks once. */
   add(request: BanRequest, source: string): Promise<{ ban: Ban; alreadyBlocked: boolean; replaced: boolean }>;
   /**
    * Unblocks and forgets an address, registry entry or not. On the set blacklist, `spelling`, the
@@ -43,7 +44,7 @@ export interface BlacklistAdmin {
   nonCanonical(cursor?: string): Promise<NonCanonicalPage>;
   /** Replaces the members of such a page by their canonical spelling (drops those that are no address); answers those replaced. */
   fixNonCanonical(cursor?: string): Promise<NonCanonicalPage>;
-  /** Blocks every address of a list, one per line (blank lines and `#` comments skipped). */
+  /** Blocks every address or range of a list, one per line (blank lines and `#` comments skipped). */
   importLines(lines: AsyncIterable<string>, ban: { reason: string; ttl?: number; source: string }): Promise<ImportReport>;
 }
 
@@ -52,7 +53,24 @@ export interface BlacklistAdmin {
  * reads (cuckoo filter or set) decides; the registry says why. Writes go registry first, so that a
  * temporary ban is always known to the expiry sweep before it blocks anything.
  */
-export function createBlacklistAdmin(redis: RedisClient, blacklist: Blacklist, registry: BanRegistry, audit?: BlacklistAudit): BlacklistAdmin {
+export function createBlacklistAdmin(redis: RedisClient, blacklist: Blacklist, lists: ListKeys, registry: BanRegistry, audit?: BlacklistAudit): BlacklistAdmin {
+  /** Blocks an address or a range; false when it already was. */
+  const block = async (ip: string) => {
+    const range = parseRange(ip);
+    if (range) return (await redis.addRange(lists.blacklistRanges, lists.blacklistRangeLengths, range.member, range.cidr, range.length)) === 1;
+    return blockIp(redis, blacklist, ip);
+  };
+  const unblock = async (ip: string) => {
+    const range = parseRange(ip);
+    if (range) return (await redis.removeRange(lists.blacklistRanges, lists.blacklistRangeLengths, range.member, range.length)) === 1;
+    return unblockIp(redis, blacklist, ip);
+  };
+  const blocked = async (ip: string) => {
+    const range = parseRange(ip);
+    if (range) return (await redis.hexists(lists.blacklistRanges, range.member)) === 1;
+    return isBlocked(redis, blacklist, ip);
+  };
+
   /** The Redis clock, as the sweep that ends bans uses it. */
   const now = async () => {
     const [seconds, micros] = await redis.time();
@@ -69,14 +87,14 @@ export function createBlacklistAdmin(redis: RedisClient, blacklist: Blacklist, r
       expiresAt: request.ttl === undefined ? null : addedAt + request.ttl * 1000,
     };
     const replaced = await registry.save(ban);
-    const alreadyBlocked = !(await blockIp(redis, blacklist, ban.ip));
+    const alreadyBlocked = !(await block(ban.ip));
     return { ban, alreadyBlocked, replaced };
   }
 
   return {
     add,
     async remove(ip, spelling) {
-      const unblocked = await unblockIp(redis, blacklist, ip);
+      const unblocked = await unblock(ip);
       const entryRemoved = await registry.remove(ip);
       // Only from the exact set: a cuckoo filter reports some spellings nobody added (false
       // positives), and deleting one of those would delete another address's fingerprint.
@@ -95,8 +113,8 @@ export function createBlacklistAdmin(redis: RedisClient, blacklist: Blacklist, r
       return { ...page, entries: fixed };
     },
     async status(ip) {
-      const [blocked, entry] = await Promise.all([isBlocked(redis, blacklist, ip), registry.get(ip)]);
-      return { ip, blocked, entry: entry ?? null };
+      const [isIn, entry] = await Promise.all([blocked(ip), registry.get(ip)]);
+      return { ip, blocked: isIn, entry: entry ?? null };
     },
     list: (offset, limit) => registry.list(offset, limit),
     async importLines(lines, { reason, ttl, source }) {
@@ -106,11 +124,11 @@ export function createBlacklistAdmin(redis: RedisClient, blacklist: Blacklist, r
         number += 1;
         const text = raw.trim();
         if (text === '' || text.startsWith('#')) continue;
-        const ip = canonicalIp(text);
+        const ip = canonicalAddressOrRange(text);
         if (ip === undefined) {
           report.invalid += 1;
           if (report.invalidLines.length < MAX_INVALID_LINES_LISTED) report.invalidLines.push({ line: number, text: text.slice(0, 100) });
-        } else if (await isBlocked(redis, blacklist, ip)) {
+        } else if (await blocked(ip)) {
           report.alreadyPresent += 1;
         } else {
           await add({ ip, reason, ...(ttl === undefined ? {} : { ttl }) }, source);

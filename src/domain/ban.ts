@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { fieldProblems, type FieldProblem } from './field-problems.js';
-import { ipField } from './ip.js';
+import { ipOrRangeField } from './ip.js';
 import { textField } from './text.js';
 
-/** One blocked address and why: the registry's record. */
+/** One blocked address or range and why: the registry's record. */
 export interface Ban {
+  /** A canonical address, or a range in CIDR form (`203.0.113.0/24`). */
   ip: string;
   reason: string;
   /** Who or what added it: `admin-api`, `cli`, `import:<file>`, or what the caller said. */
@@ -47,7 +48,7 @@ const ttlField = z
 
 export const banRequestSchema = z.object(
   {
-    ip: ipField,
+    ip: ipOrRangeField,
     reason: textField('reason', MAX_REASON_LENGTH, { trim: true }),
     ttl: ttlField.optional(),
     source: textField('source', MAX_SOURCE_LENGTH, { trim: true }).optional(),

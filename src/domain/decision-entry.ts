@@ -1,3 +1,4 @@
+import { RULES, type RuleHit, type RuleName } from './rules.js';
 import { isFraudType, statusOf, type FraudType, type Status } from './verdict.js';
 
 /** What the counters need from a decision stream entry. */
@@ -5,9 +6,35 @@ export interface CountableDecision {
   fraudType: FraudType;
   /** Decision time in ms. */
   ts: number;
+  /** Rules that fired in shadow mode: counted in series of their own. */
+  shadow: RuleName[];
 }
 
 export type DecisionEntryRead = { ok: true; decision: CountableDecision } | { ok: false; problem: string };
+
+/**
+ * The fields the check scripts write to a decision stream entry: `transaction_id`, `device_id`,
+ * `ip`, `status`, `fraud_type`, `ts` (the reference article's), `rules_version`, and when they
+ * apply `reason` (JSON, the rule hit behind a fraud verdict), `shadow` (JSON, the hits of rules in
+ * shadow mode) and `allowlisted` (`1`).
+ */
+function fieldsOf(fields: string[]): Map<string, string> {
+  const text = new Map<string, string>();
+  for (let i = 0; i + 1 < fields.length; i += 2) text.set(fields[i]!, fields[i + 1]!);
+  return text;
+}
+
+/** The hits of a `reason` or `shadow` field; undefined when it is not what the scripts write. */
+function readHits(json: string | undefined): RuleHit[] | undefined {
+  if (json === undefined) return [];
+  try {
+    const parsed: unknown = JSON.parse(json);
+    const hits = Array.isArray(parsed) ? parsed : [parsed];
+    return hits.every((hit) => typeof hit === 'object' && hit !== null && (RULES as readonly string[]).includes((hit as RuleHit).rule)) ? (hits as RuleHit[]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Reads an entry's flat field list (`[name, value, ...]`, as XREADGROUP returns it). The API only
@@ -15,15 +42,14 @@ export type DecisionEntryRead = { ok: true; decision: CountableDecision } | { ok
  * named and set aside rather than counted as something.
  */
 export function readDecisionEntry(fields: string[]): DecisionEntryRead {
-  let fraudType: string | undefined;
-  let ts: string | undefined;
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    if (fields[i] === 'fraud_type') fraudType = fields[i + 1];
-    else if (fields[i] === 'ts') ts = fields[i + 1];
-  }
+  const text = fieldsOf(fields);
+  const fraudType = text.get('fraud_type');
+  const ts = text.get('ts');
   if (fraudType === undefined || !isFraudType(fraudType)) return { ok: false, problem: `unknown fraud_type ${JSON.stringify(fraudType ?? null)}` };
   if (ts === undefined || !/^\d{1,15}$/.test(ts)) return { ok: false, problem: `ts is not a time in ms: ${JSON.stringify(ts ?? null)}` };
-  return { ok: true, decision: { fraudType, ts: Number(ts) } };
+  const shadow = readHits(text.get('shadow'));
+  if (shadow === undefined) return { ok: false, problem: `shadow is not a list of rule hits: ${JSON.stringify(text.get('shadow'))}` };
+  return { ok: true, decision: { fraudType, ts: Number(ts), shadow: shadow.map((hit) => hit.rule) } };
 }
 
 /** Start of the time bucket of `bucketMs` that holds `ts`. */
@@ -40,6 +66,10 @@ export interface LiveDecision {
   fraud_type: FraudType;
   /** Decision time in ms, from the Redis server clock. */
   ts: number;
+  reason?: RuleHit;
+  shadow?: RuleHit[];
+  allowlisted?: true;
+  rules_version?: number;
 }
 
 /**
@@ -49,10 +79,23 @@ export interface LiveDecision {
 export function readLiveDecision(fields: string[]): LiveDecision | undefined {
   const read = readDecisionEntry(fields);
   if (!read.ok) return undefined;
-  const text = new Map<string, string>();
-  for (let i = 0; i + 1 < fields.length; i += 2) text.set(fields[i]!, fields[i + 1]!);
+  const text = fieldsOf(fields);
   const [transaction_id, device_id, ip] = [text.get('transaction_id'), text.get('device_id'), text.get('ip')];
   if (transaction_id === undefined || device_id === undefined || ip === undefined) return undefined;
   const { fraudType, ts } = read.decision;
-  return { transaction_id, device_id, ip, status: statusOf(fraudType), fraud_type: fraudType, ts };
+  const [reason] = readHits(text.get('reason')) ?? [];
+  const shadow = readHits(text.get('shadow')) ?? [];
+  const version = text.get('rules_version');
+  return {
+    transaction_id,
+    device_id,
+    ip,
+    status: statusOf(fraudType),
+    fraud_type: fraudType,
+    ts,
+    ...(reason ? { reason } : {}),
+    ...(shadow.length > 0 ? { shadow } : {}),
+    ...(text.get('allowlisted') === '1' ? { allowlisted: true as const } : {}),
+    ...(version !== undefined && /^\d+$/.test(version) ? { rules_version: Number(version) } : {}),
+  };
 }

@@ -1,4 +1,7 @@
-export const FRAUD_TYPES = ['clean', 'ip_blacklist', 'click_spam'] as const;
+import { RULES, type RuleHit } from './rules.js';
+
+/** Every verdict a click can get: clean, or the name of the rule that caught it. */
+export const FRAUD_TYPES = ['clean', ...RULES] as const;
 export type FraudType = (typeof FRAUD_TYPES)[number];
 export type Status = 'clean' | 'fraud';
 
@@ -19,4 +22,12 @@ export interface RecordedVerdict {
   streamId: string;
   /** True when this (device, transaction) was already decided inside the window. */
   duplicate: boolean;
+  /** The rule that gave a fraud verdict, with what it saw. */
+  reason: RuleHit | undefined;
+  /** Rules in shadow mode that fired: recorded, not enforced. */
+  shadow: RuleHit[];
+  /** The address or device is on the allowlist, which wins over every rule. */
+  allowlisted: boolean;
+  /** The version of the rule set that judged it. */
+  rulesVersion: number;
 }

@@ -1,9 +1,8 @@
 import express, { type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { ClickStore } from '../redis/click-store.js';
-import type { BlacklistAdmin } from '../admin/blacklist-admin.js';
 import { MAX_CLICK_JSON_BYTES } from '../domain/click.js';
-import { adminRouter } from './admin-routes.js';
+import { adminRouter, type AdminServices } from './admin-routes.js';
 import { batchRoute } from './batch-route.js';
 import { clickRoute, type FailMode } from './click-route.js';
 import { errorHandler, notFound } from './errors.js';
@@ -20,7 +19,7 @@ export interface AppDependencies {
   clicks: ClickStore;
   stats: StatsRouteDependencies;
   /** Undefined when the admin API is off (no ADMIN_TOKEN). */
-  admin: { blacklist: BlacklistAdmin; token: string } | undefined;
+  admin: { services: AdminServices; token: string } | undefined;
   readiness: () => Promise<Readiness>;
   /** `GET /events`: the live page's server-sent events. */
   events: RequestHandler;
@@ -64,7 +63,7 @@ export function createApp({ clicks, stats, admin, readiness, events, failMode, b
   if (viewerPassword === undefined) logger.info('live page, /events and /stats are open: set VIEWER_PASSWORD to require a password');
   else logger.info(`live page, /events and /stats need VIEWER_PASSWORD (HTTP basic auth, user "${VIEWER_USER}")`);
   app.get('/stats', viewer, statsRoute(stats));
-  app.use(adminRouter(admin?.blacklist, admin?.token, logger));
+  app.use(adminRouter(admin?.services, admin?.token, logger));
   app.get('/events', viewer, events);
   app.use(livePage(viewer));
 

@@ -2,6 +2,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import { ReplyError } from 'ioredis';
 import type { Logger } from 'pino';
 import { parseClick, type Click } from '../domain/click.js';
+import type { RuleHit } from '../domain/rules.js';
 import { statusOf, type FraudType, type RecordedVerdict } from '../domain/verdict.js';
 import type { ClickStore } from '../redis/click-store.js';
 import { sendJson, sendText } from './answer.js';
@@ -19,6 +20,14 @@ export interface DecisionBody {
   ts: number;
   stream_id: string | null;
   duplicate: boolean;
+  /** A fraud verdict's rule, with what it saw against its limit. */
+  reason?: RuleHit;
+  /** Rules in shadow mode that fired: recorded, not enforced. */
+  shadow?: RuleHit[];
+  /** On the allowlist, which wins over every rule. */
+  allowlisted?: true;
+  /** The rule-set version that judged it. */
+  rules_version?: number;
   degraded?: true;
 }
 
@@ -64,6 +73,10 @@ export function decisionBody(click: Click, verdict: RecordedVerdict): DecisionBo
     ts: verdict.ts,
     stream_id: verdict.streamId,
     duplicate: verdict.duplicate,
+    ...(verdict.reason ? { reason: verdict.reason } : {}),
+    ...(verdict.shadow.length > 0 ? { shadow: verdict.shadow } : {}),
+    ...(verdict.allowlisted ? { allowlisted: true as const } : {}),
+    rules_version: verdict.rulesVersion,
   };
 }
 

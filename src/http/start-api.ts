@@ -3,7 +3,9 @@ import type { Config } from '../config.js';
 import { createApp, type Readiness } from './app.js';
 import { listen } from './server.js';
 import { ADMIN_PATH } from './admin-routes.js';
+import { createAllowlistAdmin } from '../admin/allowlist-admin.js';
 import { createBlacklistAdmin } from '../admin/blacklist-admin.js';
+import { createRulesAdmin } from '../admin/rules-admin.js';
 import { createBlacklistAudit } from '../admin/blacklist-audit.js';
 import { openBanRegistry, type BanRegistry } from '../redis/ban-registry.js';
 import { prepareBlacklist, type Blacklist } from '../redis/blacklist.js';
@@ -13,6 +15,7 @@ import { settledBy } from '../deadline.js';
 import { createCommandGate, reconnectWhenHung } from '../redis/command-gate.js';
 import { closeRedis, connectRedis, createRedisClient, isCluster, redactedUrl } from '../redis/connection.js';
 import { keyspaceFor } from '../redis/keyspace.js';
+import { openRuleBook, type RuleBook } from '../redis/rule-store.js';
 import { createServerClock, type ServerClock } from '../redis/server-clock.js';
 import { prepareCounters } from '../redis/counters.js';
 import { createDecisionFeed } from '../live/decision-feed.js';
@@ -67,6 +70,7 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
   let registry: BanRegistry | undefined;
   let clock: ServerClock | undefined;
   let stopWatchdog: (() => void) | undefined;
+  let ruleBook: RuleBook | undefined;
   // The live feed's follower blocks in XREAD, so it has a connection of its own.
   const follower = createRedisClient({
     url: redisUrl,
@@ -85,6 +89,7 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
     const keyspace = keyspaceFor(config, cluster);
     const blacklist = await prepareBlacklist(redis, capabilities, config.blacklist);
     const counters = await prepareCounters(redis, capabilities, { ...config.stats, keyspace });
+    ruleBook = await openRuleBook(redis, keyspace.rules, config.rules, logger);
     logBackends(logger, capabilities, blacklist);
     const audit = createBlacklistAudit(redis, blacklist, logger);
     await audit.check();
@@ -115,7 +120,7 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
     const clicks = createClickStore(clicksRedis, clock, gate, {
       keyspace,
       blacklist,
-      clickSpam: config.clickSpam,
+      rules: ruleBook,
       streamMaxLen: config.stream.maxLen,
       timeoutMs: config.redis.timeoutMs,
       lookupFirst: cluster,
@@ -132,7 +137,17 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
     const app = createApp({
       clicks,
       stats: { redis, counters, keyspace, group: config.worker.group },
-      admin: registry && token !== undefined ? { blacklist: createBlacklistAdmin(redis, blacklist, registry, audit), token } : undefined,
+      admin:
+        registry && token !== undefined
+          ? {
+              services: {
+                blacklist: createBlacklistAdmin(redis, blacklist, keyspace.lists, registry, audit),
+                allowlist: createAllowlistAdmin(redis, keyspace.lists),
+                rules: createRulesAdmin(redis, keyspace.rules, config.rules),
+              },
+              token,
+            }
+          : undefined,
       readiness,
       events: events.route,
       failMode: config.failMode,
@@ -158,12 +173,14 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
         follower.disconnect();
         clock?.stop();
         stopWatchdog?.();
+        ruleBook?.stop();
         await Promise.all([registry?.close(deadlineMs), closeRedis(clicksRedis, deadlineMs), closeRedis(redis, deadlineMs)]);
       },
     };
   } catch (error) {
     clock?.stop();
     stopWatchdog?.();
+    ruleBook?.stop();
     await registry?.close(Date.now());
     follower.disconnect();
     clicksRedis.disconnect();

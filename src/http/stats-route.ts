@@ -5,7 +5,7 @@ import type { Counters } from '../redis/counters.js';
 import type { RedisClient } from '../redis/connection.js';
 import { streamGroupState, type StreamGroupState } from '../redis/decision-stream.js';
 import type { Keyspace } from '../redis/keyspace.js';
-import { MINUTE_MS, SECOND_MS, SERIES } from '../stats/series.js';
+import { MINUTE_MS, SECOND_MS, SERIES, seriesKind, seriesLabel } from '../stats/series.js';
 import { createConcurrencyLimit, TooBusyError } from './concurrency-limit.js';
 import { sendError } from './errors.js';
 
@@ -86,7 +86,7 @@ export function statsRoute({ redis, counters, keyspace, group }: StatsRouteDepen
       }
       return sendError(res, 503, { error: 'redis_unavailable', message: 'the stats could not be read because Redis is unavailable' });
     }
-    const totals = Object.fromEntries(SERIES.map((series) => [series, buckets.reduce((sum, b) => sum + b[series], 0)]));
+    const totals = Object.fromEntries(SERIES.map((series) => [series, buckets.reduce((sum, b) => sum + (b[series] ?? 0), 0)]));
     res.json({
       from,
       to,
@@ -94,10 +94,14 @@ export function statsRoute({ redis, counters, keyspace, group }: StatsRouteDepen
       backend: counters.backend,
       buckets,
       totals,
+      series: SERIES_INFO,
       stream: { length: state.length, pending: state.pending, lag: state.lag, dead_letters: deadLetters },
     });
   };
 }
+
+/** What each series is, for a reader that shows them (the live page): its kind and a label for people. */
+const SERIES_INFO = SERIES.map((name) => ({ name, kind: seriesKind(name), label: seriesLabel(name) }));
 
 function describeSpan(ms: number): string {
   return ms % DAY_MS === 0 ? `${ms / DAY_MS} day(s)` : `${ms / 3_600_000} hour(s)`;

@@ -2,6 +2,7 @@ import { createClient, createCluster } from 'redis';
 import { Repository, Schema, type Entity } from 'redis-om';
 import { settledBy } from '../deadline.js';
 import type { Ban } from '../domain/ban.js';
+import { parseRange } from '../domain/ip.js';
 import type { RedisCapabilities } from './capabilities.js';
 import { parseRedisAddress } from './connection.js';
 import type { BanKeys } from './keyspace.js';
@@ -34,6 +35,9 @@ interface BanEntity extends Entity {
   source?: string;
   added_at?: number;
   expires_at?: number;
+  /** A range's member and prefix length in the ranges hash, which the expiry sweep removes it by (expireBans-5.lua). */
+  range_member?: string;
+  range_length?: string;
 }
 
 /**
@@ -70,6 +74,8 @@ export async function openBanRegistry(url: string, capabilities: RedisCapabiliti
       source: { type: 'string' },
       added_at: { type: 'number', sortable: true },
       expires_at: { type: 'number', sortable: true },
+      range_member: { type: 'string' },
+      range_length: { type: 'string' },
     },
     { dataStructure: 'HASH' },
   );
@@ -82,6 +88,7 @@ export async function openBanRegistry(url: string, capabilities: RedisCapabiliti
   return {
     listing,
     async save(ban) {
+      const range = parseRange(ban.ip);
       const existed = (await client.exists(`${keys.entryPrefix}${ban.ip}`)) === 1;
       // The sweep's index first: a ban with an end must never be left without a way to end it.
       if (ban.expiresAt === null) await client.zRem(keys.byExpiry, ban.ip);
@@ -92,6 +99,7 @@ export async function openBanRegistry(url: string, capabilities: RedisCapabiliti
         source: ban.source,
         added_at: ban.addedAt,
         ...(ban.expiresAt === null ? {} : { expires_at: ban.expiresAt }),
+        ...(range ? { range_member: range.member, range_length: range.length } : {}),
       });
       if (listing === 'sorted-set') await client.zAdd(keys.byAdded, { score: ban.addedAt, value: ban.ip });
       return existed;

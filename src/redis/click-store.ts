@@ -1,23 +1,28 @@
 import type { ChainableCommander } from 'ioredis';
 import type { Click } from '../domain/click.js';
+import { addressHex } from '../domain/ip.js';
+import type { RuleHit } from '../domain/rules.js';
 import { isFraudType, type RecordedVerdict } from '../domain/verdict.js';
-import { areBlocked, type Blacklist } from './blacklist.js';
+import type { Blacklist } from './blacklist.js';
 import type { CommandGate } from './command-gate.js';
 import type { RedisClient } from './connection.js';
 import type { Keyspace, Partition } from './keyspace.js';
-import type { CheckClickReply } from './scripts.js';
+import type { RuleBook } from './rule-store.js';
+import type { CheckClickReply, ListKeysArgs } from './scripts.js';
 import type { ServerClock } from './server-clock.js';
 
 export interface ClickStoreSettings {
   keyspace: Keyspace;
   blacklist: Blacklist;
-  clickSpam: { threshold: number; windowMs: number };
+  /** The rule set in force (see rule-store.ts); each check is judged by the version current when it is sent. */
+  rules: RuleBook;
   streamMaxLen: number;
   /** Longest a click waits for Redis (REDIS_TIMEOUT_MS); a batch gets more, by its size. */
   timeoutMs: number;
   /**
-   * Redis Cluster: the blacklist lives in another slot than a device's keys, so it is looked up as
-   * a command of its own before the device's step, which is given the answer.
+   * Redis Cluster: the blacklist (with its ranges and the allowlist) and an address's windows live in
+   * other slots than a device's keys, so each is its own command before the device's step, which is
+   * given what they found.
    */
   lookupFirst: boolean;
   /**
@@ -68,23 +73,99 @@ function deadlineMargin(timeoutMs: number): number {
   return Math.max(5, Math.round(timeoutMs / 5));
 }
 
+/** What a cluster's lookup in the blacklist's slot found for a click (lookupAddresses-7.lua). */
+interface Lookup {
+  listed: 0 | 1;
+  range: string;
+  allowlisted: 0 | 1;
+}
+
 /**
  * Every check goes through `gate` (a bounded number in flight, none while Redis is hung) and
  * carries a deadline on the clock of the server that runs it, after which the script changes
  * nothing.
  */
 export function createClickStore(redis: RedisClient, clock: ServerClock, gate: CommandGate, settings: ClickStoreSettings): ClickStore {
-  const { keyspace, blacklist, clickSpam, streamMaxLen, timeoutMs, lookupFirst, replicas, onUnreplicated } = settings;
+  const { keyspace, blacklist, rules, streamMaxLen, timeoutMs, lookupFirst, replicas, onUnreplicated } = settings;
   const waitMs = replicas?.timeoutMs ?? 0;
-  const deadline = (partition: Partition, waitMs: number) => Math.floor(clock.now(partition.stream) + waitMs - deadlineMargin(waitMs));
-  const rest = (click: Click, deadlineMs: number) =>
-    [click.ip, click.device_id, click.transaction_id, clickSpam.threshold, clickSpam.windowMs, streamMaxLen, deadlineMs] as const;
+  const { lists } = keyspace;
+  const listKeys: ListKeysArgs = [
+    blacklist.key,
+    lists.blacklistRanges,
+    lists.blacklistRangeLengths,
+    lists.allowAddresses,
+    lists.allowRanges,
+    lists.allowRangeLengths,
+    lists.allowDevices,
+  ];
+  const deadline = (key: string, budgetMs: number) => Math.floor(clock.now(key) + budgetMs - deadlineMargin(budgetMs));
 
-  /** One click's step, on a pipeline or the client: the lookup inside it, or its answer given. */
-  const check = (target: CheckTarget, click: Click, partition: Partition, deadlineMs: number, listed?: boolean): unknown => {
-    const [window, verdicts] = [partition.window(click.device_id), partition.verdicts(click.device_id)];
-    if (listed === undefined) return target.checkClick(blacklist.key, window, verdicts, partition.stream, blacklist.backend, ...rest(click, deadlineMs));
-    return target.checkClickListed(window, verdicts, partition.stream, listed ? 1 : 0, ...rest(click, deadlineMs));
+  /** A single Redis: one click's whole step, every lookup and window inside it. */
+  const checkOne = (target: CheckTarget, click: Click, partition: Partition, spec: string, deadlineMs: number): unknown => {
+    const address = keyspace.address(click.ip);
+    const device = click.device_id;
+    return target.checkClick(
+      ...listKeys,
+      partition.window(device),
+      partition.verdicts(device),
+      partition.stream,
+      address.clicks,
+      address.devices,
+      blacklist.backend,
+      click.ip,
+      addressHex(click.ip),
+      device,
+      click.transaction_id,
+      spec,
+      streamMaxLen,
+      deadlineMs,
+    );
+  };
+
+  /** A cluster: the device's step, given what the lookup and the address's windows found. */
+  const decideOne = (target: CheckTarget, click: Click, partition: Partition, spec: string, deadlineMs: number, found: Lookup, counts: [number, number]): unknown =>
+    target.decideClick(
+      partition.window(click.device_id),
+      partition.verdicts(click.device_id),
+      partition.stream,
+      click.ip,
+      click.device_id,
+      click.transaction_id,
+      spec,
+      streamMaxLen,
+      deadlineMs,
+      found.listed,
+      found.range,
+      found.allowlisted,
+      counts[0],
+      counts[1],
+    );
+
+  /** A cluster: the lookups of many clicks in the blacklist's slot, in one command. */
+  const lookUp = async (clicks: Click[], spec: string): Promise<Lookup[]> => {
+    const flat = await redis.lookupAddresses(...listKeys, blacklist.backend, spec, ...clicks.flatMap((click) => [click.ip, addressHex(click.ip), click.device_id]));
+    return clicks.map((_, i) => ({ listed: Number(flat[3 * i]) as 0 | 1, range: String(flat[3 * i + 1]), allowlisted: Number(flat[3 * i + 2]) as 0 | 1 }));
+  };
+
+  /**
+   * A cluster: each click in its address's windows, on the address's master (sent in order, so an
+   * address's clicks of a batch count in order); [0, 0] without per-address rules, or an error for
+   * a click whose step came after its deadline.
+   */
+  const recordAddresses = (clicks: Click[], spec: string, budgetMs: number): Promise<Array<[number, number] | Error>> => {
+    const { ip_flood, device_farm } = rules.current().rules;
+    if (ip_flood.mode === 'off' && device_farm.mode === 'off') return Promise.resolve(clicks.map(() => [0, 0]));
+    return Promise.all(
+      clicks.map(async (click) => {
+        const address = keyspace.address(click.ip);
+        try {
+          const reply = await redis.recordAddress(address.clicks, address.devices, click.device_id, click.transaction_id, spec, deadline(address.clicks, budgetMs));
+          return reply[0] === 'expired' ? new ClickExpiredError() : [Number(reply[0]), Number(reply[1])] as [number, number];
+        } catch (error) {
+          return error as Error;
+        }
+      }),
+    );
   };
 
   /**
@@ -99,70 +180,97 @@ export function createClickStore(redis: RedisClient, clock: ServerClock, gate: C
     return replies.slice(0, writes);
   };
 
+  /** Sends each partition's steps as one pipeline (a device's clicks in order), with WAIT when asked. */
+  const runPartitions = async (
+    groups: Map<Partition, number[]>,
+    send: (pipeline: ChainableCommander, index: number, partition: Partition) => void,
+    results: Array<[Error | null, unknown]>,
+  ) => {
+    await Promise.all(
+      [...groups].map(async ([partition, indexes]) => {
+        const pipeline = redis.pipeline();
+        for (const index of indexes) send(pipeline, index, partition);
+        const replied = replicas ? await replicated(pipeline, indexes.length) : ((await pipeline.exec()) ?? []);
+        indexes.forEach((index, i) => (results[index] = replied[i] ?? [new Error('no reply'), null]));
+      }),
+    );
+  };
+
+  const decideMany = async (clicks: Click[]): Promise<Array<RecordedVerdict | Error>> => {
+    const spec = rules.spec();
+    const budgetMs = clicks.length === 1 ? timeoutMs : batchTimeoutMs(timeoutMs, clicks.length, gate.inFlight);
+    // A device's clicks are all in its partition, so a pipeline per partition keeps their order.
+    const byPartition = new Map<Partition, number[]>();
+    clicks.forEach((click, index) => {
+      const partition = keyspace.partitionOf(click.device_id);
+      const indexes = byPartition.get(partition) ?? [];
+      indexes.push(index);
+      byPartition.set(partition, indexes);
+    });
+    const deadlines = new Map([...byPartition.keys()].map((partition) => [partition, deadline(partition.stream, budgetMs)]));
+    const cost = lookupFirst ? 1 + 2 * clicks.length : clicks.length;
+    const replies = await gate.run(cost + (replicas ? byPartition.size : 0), budgetMs + waitMs, async () => {
+      const results = new Array<[Error | null, unknown]>(clicks.length);
+      if (!lookupFirst) {
+        await runPartitions(byPartition, (pipeline, index, partition) => checkOne(pipeline, clicks[index]!, partition, spec, deadlines.get(partition)!), results);
+        return results;
+      }
+      const [found, counts] = await Promise.all([lookUp(clicks, spec), recordAddresses(clicks, spec, budgetMs)]);
+      // A click whose address step failed is not decided: it answers that error.
+      const ready = new Map<Partition, number[]>();
+      for (const [partition, indexes] of byPartition) {
+        const going = indexes.filter((index) => {
+          const count = counts[index]!;
+          if (count instanceof Error) results[index] = [count, null];
+          return !(count instanceof Error);
+        });
+        if (going.length > 0) ready.set(partition, going);
+      }
+      await runPartitions(
+        ready,
+        (pipeline, index, partition) => decideOne(pipeline, clicks[index]!, partition, spec, deadlines.get(partition)!, found[index]!, counts[index] as [number, number]),
+        results,
+      );
+      return results;
+    });
+    return replies.map(([error, reply]) => {
+      if (error) return error;
+      try {
+        return toVerdict(reply as CheckClickReply);
+      } catch (failure) {
+        return failure as Error;
+      }
+    });
+  };
+
   return {
     async decide(click) {
-      const partition = keyspace.partitionOf(click.device_id);
-      const deadlineMs = deadline(partition, timeoutMs);
-      const reply = await gate.run((lookupFirst ? 2 : 1) + (replicas ? 1 : 0), timeoutMs + waitMs, async () => {
-        const listed = lookupFirst ? (await areBlocked(redis, blacklist, [click.ip]))[0] : undefined;
-        if (!replicas) return (await check(redis, click, partition, deadlineMs, listed)) as CheckClickReply;
-        const pipeline = redis.pipeline();
-        check(pipeline, click, partition, deadlineMs, listed);
-        const [checked] = await replicated(pipeline, 1);
-        if (checked![0]) throw checked![0];
-        return checked![1] as CheckClickReply;
-      });
-      return toVerdict(reply);
+      const [verdict] = await decideMany([click]);
+      if (verdict instanceof Error) throw verdict;
+      return verdict!;
     },
-    async decideMany(clicks) {
-      const batchWaitMs = batchTimeoutMs(timeoutMs, clicks.length, gate.inFlight);
-      // A device's clicks are all in its partition, so a pipeline per partition keeps their order.
-      const byPartition = new Map<Partition, number[]>();
-      clicks.forEach((click, index) => {
-        const partition = keyspace.partitionOf(click.device_id);
-        const indexes = byPartition.get(partition) ?? [];
-        indexes.push(index);
-        byPartition.set(partition, indexes);
-      });
-      const deadlines = new Map([...byPartition.keys()].map((partition) => [partition, deadline(partition, batchWaitMs)]));
-      const replies = await gate.run(clicks.length + (lookupFirst ? 1 : 0) + (replicas ? byPartition.size : 0), batchWaitMs + waitMs, async () => {
-        const ips = lookupFirst ? [...new Set(clicks.map((click) => click.ip))] : [];
-        const listed = new Map(lookupFirst ? (await areBlocked(redis, blacklist, ips)).map((blocked, i) => [ips[i]!, blocked]) : []);
-        const results = new Array<[Error | null, unknown]>(clicks.length);
-        await Promise.all(
-          [...byPartition].map(async ([partition, indexes]) => {
-            const pipeline = redis.pipeline();
-            for (const index of indexes) {
-              const click = clicks[index]!;
-              void check(pipeline, click, partition, deadlines.get(partition)!, lookupFirst ? listed.get(click.ip) : undefined);
-            }
-            const replied = replicas ? await replicated(pipeline, indexes.length) : ((await pipeline.exec()) ?? []);
-            indexes.forEach((index, i) => (results[index] = replied[i] ?? [new Error('no reply'), null]));
-          }),
-        );
-        return results;
-      });
-      return replies.map(([error, reply]) => {
-        if (error) return error;
-        try {
-          return toVerdict(reply as CheckClickReply);
-        } catch (failure) {
-          return failure as Error;
-        }
-      });
-    },
+    decideMany,
   };
 }
 
-/** What both a client and a pipeline offer: the two check scripts, whatever they return. */
+/** What both a client and a pipeline offer: the check scripts, whatever they return. */
 interface CheckTarget {
   checkClick(...args: Parameters<RedisClient['checkClick']>): unknown;
-  checkClickListed(...args: Parameters<RedisClient['checkClickListed']>): unknown;
+  decideClick(...args: Parameters<RedisClient['decideClick']>): unknown;
 }
 
 function toVerdict(reply: CheckClickReply): RecordedVerdict {
   if (reply[0] === 'expired') throw new ClickExpiredError();
-  const [fraudType, ts, streamId, duplicate] = reply as [string, string, string, 0 | 1];
+  const [fraudType, ts, streamId, duplicate, allowlisted, reason, shadow, version] = reply as Exclude<CheckClickReply, ['expired', string]>;
   if (!isFraudType(fraudType)) throw new Error(`checkClick answered an unknown fraud type: ${fraudType}`);
-  return { fraudType, ts: Number(ts), streamId, duplicate: duplicate === 1 };
+  return {
+    fraudType,
+    ts: Number(ts),
+    streamId,
+    duplicate: Number(duplicate) === 1,
+    allowlisted: Number(allowlisted) === 1,
+    reason: reason === '' ? undefined : (JSON.parse(reason) as RuleHit),
+    shadow: shadow === '' ? [] : (JSON.parse(shadow) as RuleHit[]),
+    rulesVersion: Number(version),
+  };
 }

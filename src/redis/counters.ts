@@ -2,7 +2,7 @@ import { Cluster, type ChainableCommander } from 'ioredis';
 import type { Logger } from 'pino';
 import type { StatsBackend } from '../config.js';
 import { bucketStart, type CountableDecision } from '../domain/decision-entry.js';
-import { MINUTE_MS, SECOND_MS, SERIES, seriesLabels, workerLagLabels, type SeriesName } from '../stats/series.js';
+import { MINUTE_MS, SECOND_MS, SERIES, seriesLabels, shadowSeries, workerLagLabels, type SeriesName } from '../stats/series.js';
 import type { RedisCapabilities } from './capabilities.js';
 import type { RedisClient } from './connection.js';
 import type { Keyspace, Partition } from './keyspace.js';
@@ -16,8 +16,11 @@ export interface CountersSettings {
   appName: string;
 }
 
-/** Counts per time bucket, per series, from `from` to `to`: only buckets with clicks. */
-export type BucketCounts = Array<{ ts: number } & Record<SeriesName, number>>;
+/**
+ * Counts per time bucket, per series, from `from` to `to`: only buckets with clicks, and in each
+ * only the series with counts (a rule that never fired adds nothing to every bucket).
+ */
+export type BucketCounts = Array<{ ts: number } & Partial<Record<SeriesName, number>>>;
 
 /**
  * The counts of decisions per verdict and second. Each partition has counters of its own, in its
@@ -47,8 +50,8 @@ export interface Counters {
 
 const HOUR_MS = 60 * MINUTE_MS;
 const DAY_MS = 24 * HOUR_MS;
-/** Plain Redis: hashes one read of statistics may fetch per series, over all partitions. */
-const HASH_READS_PER_SERIES = 100;
+/** Plain Redis: hashes one read of statistics may fetch, over all partitions. */
+const HASH_READS = 100;
 const YIELD_EVERY_READS = 32;
 
 /**
@@ -70,8 +73,10 @@ async function createSeries(redis: RedisClient, { keyspace, retentionMs, minuteR
     try {
       await redis.call('TS.CREATE', key, 'RETENTION', retention, 'DUPLICATE_POLICY', duplicatePolicy, 'LABELS', ...labels);
     } catch (error) {
-      // Created before, or by another instance starting at the same moment.
+      // Created before, or by another instance starting at the same moment: its labels are brought
+      // up to date (a series made by an older version lacks those added since).
       if (!/already exists/i.test((error as Error).message)) throw error;
+      await redis.call('TS.ALTER', key, 'LABELS', ...labels);
     }
   };
   for (const partition of keyspace.partitions) {
@@ -109,10 +114,10 @@ function timeSeriesCounters(settings: CountersSettings): Counters {
     backend: 'timeseries',
     ensure: (redis) => createSeries(redis, settings),
     recordsLag: true,
-    count(pipeline, partition, group, entryId, { fraudType, ts }) {
-      const [total, typed] = [partition.timeSeries('total', '1s'), partition.timeSeries(fraudType, '1s')];
-      // The compaction rules keep the per-minute sums: the last two keys and arguments are unused.
-      pipeline.countDecision(partition.stream, total, typed, total, typed, group, entryId, 'timeseries', bucketStart(ts, SECOND_MS), 0, 0, 0);
+    count(pipeline, partition, group, entryId, decision) {
+      // The compaction rules keep the per-minute sums.
+      const keys = seriesOf(decision).map((series) => partition.timeSeries(series, '1s'));
+      pipeline.countDecision(1 + keys.length, partition.stream, ...keys, group, entryId, 'timeseries', bucketStart(decision.ts, SECOND_MS));
     },
     // One TS.MRANGE whatever the range: a day of per-second samples, or 31 days of per-minute sums.
     maxRangeMs: (bucketMs) => (bucketMs % MINUTE_MS === 0 ? 31 * DAY_MS : DAY_MS),
@@ -151,39 +156,39 @@ function timeSeriesCounters(settings: CountersSettings): Counters {
 }
 
 /**
- * Plain Redis: per partition and series, one hash per minute of per-second counts (second start ms
- * -> count), and one hash per hour of per-minute counts (minute start ms -> count), each expiring
- * with retention (see Partition.minuteCounts and hourCounts). Whole-minute buckets read the hourly
- * hashes, finer ones the minute hashes, of every partition; how far back a read may go shrinks with
- * the partitions, so that it is at most HASH_READS_PER_SERIES hashes per series.
+ * Plain Redis: per partition, one hash per minute of per-second counts (`<series>@<second start
+ * ms>` -> count), and one hash per hour of per-minute counts (`<series>@<minute start ms>`), each
+ * expiring with retention (see Partition.minuteCounts and hourCounts). Whole-minute buckets read
+ * the hourly hashes, finer ones the minute hashes, of every partition; how far back a read may go
+ * shrinks with the partitions, so that it is at most HASH_READS hashes.
  */
 function hashCounters({ keyspace, retentionMs }: CountersSettings): Counters {
-  const spansPerRead = Math.max(2, Math.floor(HASH_READS_PER_SERIES / keyspace.partitions.length));
-  /** HGETALL of every partition's hash of every series for each span start, read as (field ms, count) in [from, to]. */
+  const spansPerRead = Math.max(2, Math.floor(HASH_READS / keyspace.partitions.length));
+  /** HGETALL of every partition's hash for each span start, read as (series, field ms, count) in [from, to]. */
   const readSpans = async (
     redis: RedisClient,
     spanMs: number,
-    key: (partition: Partition, series: SeriesName, spanStart: number) => string,
+    key: (partition: Partition, spanStart: number) => string,
     from: number,
     to: number,
     add: (ts: number, series: SeriesName, count: number) => void,
   ) => {
-    const reads: Array<{ series: SeriesName; reply: Promise<unknown> }> = [];
+    const reads: Array<Promise<unknown>> = [];
     for (let span = bucketStart(from, spanMs); span <= to; span += spanMs) {
-      for (const partition of keyspace.partitions) {
-        // The raw reply, a flat [field, value, ...] list: ioredis' object form costs twice the time.
-        for (const series of SERIES) reads.push({ series, reply: redis.call('HGETALL', key(partition, series, span)) });
-      }
+      // The raw reply, a flat [field, value, ...] list: ioredis' object form costs twice the time.
+      for (const partition of keyspace.partitions) reads.push(redis.call('HGETALL', key(partition, span)));
     }
-    const replies = (await Promise.all(reads.map(({ reply }) => reply))) as string[][];
-    for (let i = 0; i < reads.length; i++) {
-      const { series } = reads[i]!;
+    const replies = (await Promise.all(reads)) as string[][];
+    for (let i = 0; i < replies.length; i++) {
       const flat = replies[i]!;
       for (let f = 0; f + 1 < flat.length; f += 2) {
-        const ts = Number(flat[f]);
-        if (ts >= from && ts <= to) add(ts, series, Number(flat[f + 1]));
+        const field = flat[f]!;
+        const at = field.lastIndexOf('@');
+        const ts = Number(field.slice(at + 1));
+        const series = field.slice(0, at);
+        if (ts >= from && ts <= to && isSeriesName(series)) add(ts, series, Number(flat[f + 1]));
       }
-      // An hour in seconds is 14,400 counts: let the clicks in between every few hashes.
+      // An hour in seconds of every series is thousands of counts: let the clicks in between every few hashes.
       if (i % YIELD_EVERY_READS === YIELD_EVERY_READS - 1) await new Promise((next) => setImmediate(next));
     }
   };
@@ -192,22 +197,22 @@ function hashCounters({ keyspace, retentionMs }: CountersSettings): Counters {
     // Hashes are created by the first count.
     ensure: async () => {},
     recordsLag: false,
-    count(pipeline, partition, group, entryId, { fraudType, ts }) {
-      const minute = bucketStart(ts, MINUTE_MS);
-      const hour = bucketStart(ts, HOUR_MS);
+    count(pipeline, partition, group, entryId, decision) {
+      const minute = bucketStart(decision.ts, MINUTE_MS);
+      const hour = bucketStart(decision.ts, HOUR_MS);
       pipeline.countDecision(
+        3,
         partition.stream,
-        partition.minuteCounts('total', minute),
-        partition.minuteCounts(fraudType, minute),
-        partition.hourCounts('total', hour),
-        partition.hourCounts(fraudType, hour),
+        partition.minuteCounts(minute),
+        partition.hourCounts(hour),
         group,
         entryId,
         'hash',
-        bucketStart(ts, SECOND_MS),
-        minute + MINUTE_MS + retentionMs,
+        bucketStart(decision.ts, SECOND_MS),
         minute,
+        minute + MINUTE_MS + retentionMs,
         hour + HOUR_MS + retentionMs,
+        ...seriesOf(decision),
       );
     },
     maxRangeMs: (bucketMs) => (bucketMs % MINUTE_MS === 0 ? Math.min(DAY_MS, (spansPerRead - 1) * HOUR_MS) : Math.min(HOUR_MS, (spansPerRead - 1) * MINUTE_MS)),
@@ -217,23 +222,32 @@ function hashCounters({ keyspace, retentionMs }: CountersSettings): Counters {
     async range(redis, from, to, bucketMs) {
       const counts = new BucketMap();
       const add = (ts: number, series: SeriesName, count: number) => counts.add(bucketStart(ts, bucketMs), series, count);
-      if (bucketMs % MINUTE_MS === 0) await readSpans(redis, HOUR_MS, (p, series, hour) => p.hourCounts(series, hour), from, to, add);
-      else await readSpans(redis, MINUTE_MS, (p, series, minute) => p.minuteCounts(series, minute), from, to, add);
+      if (bucketMs % MINUTE_MS === 0) await readSpans(redis, HOUR_MS, (p, hour) => p.hourCounts(hour), from, to, add);
+      else await readSpans(redis, MINUTE_MS, (p, minute) => p.minuteCounts(minute), from, to, add);
       return counts.sorted();
     },
   };
 }
 
+/** The series a decision adds one to: all clicks, its verdict, and each rule that fired in shadow mode. */
+function seriesOf({ fraudType, shadow }: CountableDecision): SeriesName[] {
+  return ['total', fraudType, ...shadow.map(shadowSeries)];
+}
+
+function isSeriesName(name: string): name is SeriesName {
+  return (SERIES as readonly string[]).includes(name);
+}
+
 class BucketMap {
-  private readonly buckets = new Map<number, { ts: number } & Record<SeriesName, number>>();
+  private readonly buckets = new Map<number, { ts: number } & Partial<Record<SeriesName, number>>>();
 
   add(ts: number, series: SeriesName, value: number): void {
     let bucket = this.buckets.get(ts);
     if (!bucket) {
-      bucket = { ts, clean: 0, ip_blacklist: 0, click_spam: 0, total: 0 };
+      bucket = { ts };
       this.buckets.set(ts, bucket);
     }
-    bucket[series] += value;
+    bucket[series] = (bucket[series] ?? 0) + value;
   }
 
   sorted(): BucketCounts {

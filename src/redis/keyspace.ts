@@ -21,8 +21,27 @@ export interface Keyspace {
   /** The partition a device's clicks go to: stable for a given number of partitions. */
   partitionOf(deviceId: string): Partition;
   blacklist: string;
+  /** Blacklisted ranges and the allowlist, looked up with the blacklist, in its slot. */
+  lists: ListKeys;
   /** Keys of the ban registry (redis-om entities and the sweep's indexes), in the blacklist's slot. */
   bans: BanKeys;
+  /** An address's windows for the per-address rules, in the address's own slot (`{<ip>}`). */
+  address(ip: string): { clicks: string; devices: string };
+  /** The rule set in force (a hash: version, source, updated_at, rules). */
+  rules: string;
+}
+
+export interface ListKeys {
+  /** Hash: range member -> CIDR (see includes/ranges.lua). */
+  blacklistRanges: string;
+  /** Hash: `<family>/<length>` -> ranges of that length. */
+  blacklistRangeLengths: string;
+  /** Hash: address -> JSON of why it is allowlisted. */
+  allowAddresses: string;
+  allowRanges: string;
+  allowRangeLengths: string;
+  /** Hash: device id -> JSON of why it is allowlisted. */
+  allowDevices: string;
 }
 
 export interface Partition {
@@ -37,10 +56,10 @@ export interface Partition {
   timeSeries(series: SeriesName, resolution: Resolution): string;
   /** RedisTimeSeries: decisions of the partition not yet counted. */
   workerLag: string;
-  /** Plain Redis: a minute's per-second counts. */
-  minuteCounts(series: SeriesName, minuteStartMs: number): string;
-  /** Plain Redis: an hour's per-minute counts. */
-  hourCounts(series: SeriesName, hourStartMs: number): string;
+  /** Plain Redis: a minute's per-second counts of every series. */
+  minuteCounts(minuteStartMs: number): string;
+  /** Plain Redis: an hour's per-minute counts of every series. */
+  hourCounts(hourStartMs: number): string;
 }
 
 export interface BanKeys {
@@ -86,11 +105,22 @@ export function createKeyspace({ keyPrefix, blacklistKey, streamKey, deadLetterK
   );
   const banTag = tagged ? `{${hashTagOf(blacklistKey)}}` : '';
   const banSchema = tagged ? `${keyPrefix}ban:${banTag}` : `${keyPrefix}ban`;
+  const list = (name: string) => (tagged ? `${keyPrefix}${name}:${banTag}` : `${keyPrefix}${name}`);
   return {
     tagged,
     partitions,
     partitionOf: (deviceId) => partitions[count === 1 ? 0 : fnv1a(deviceId) % count]!,
     blacklist: blacklistKey,
+    lists: {
+      blacklistRanges: list('blacklist:ranges'),
+      blacklistRangeLengths: list('blacklist:range_lengths'),
+      allowAddresses: list('allow:ips'),
+      allowRanges: list('allow:ranges'),
+      allowRangeLengths: list('allow:range_lengths'),
+      allowDevices: list('allow:devices'),
+    },
+    address: (ip) => ({ clicks: `${keyPrefix}ip:{${ip}}:clicks`, devices: `${keyPrefix}ip:{${ip}}:devices` }),
+    rules: `${keyPrefix}rules`,
     bans: {
       schemaName: banSchema,
       entryPrefix: `${banSchema}:`,
@@ -111,8 +141,8 @@ function untaggedPartition(prefix: string, streamKey: string, deadLetterKey: str
     verdicts: (deviceId) => `${prefix}verdicts:{${deviceId}}`,
     timeSeries: (series, resolution) => (resolution === '1s' ? `${prefix}ts:${series}` : `${prefix}ts:${series}:1m`),
     workerLag: `${prefix}ts:worker_lag`,
-    minuteCounts: (series, minute) => `${prefix}counts:${series}:${minute}`,
-    hourCounts: (series, hour) => `${prefix}counts:${series}:h:${hour}`,
+    minuteCounts: (minute) => `${prefix}counts:${minute}`,
+    hourCounts: (hour) => `${prefix}counts:h:${hour}`,
   };
 }
 
@@ -130,8 +160,8 @@ function taggedPartition(prefix: string, streamKey: string, deadLetterKey: strin
     verdicts: (deviceId) => `${prefix}verdicts:${tag}:${deviceId}`,
     timeSeries: (series, resolution) => (resolution === '1s' ? `${prefix}ts:${tag}:${series}` : `${prefix}ts:${tag}:${series}:1m`),
     workerLag: `${prefix}ts:${tag}:worker_lag`,
-    minuteCounts: (series, minute) => `${prefix}counts:${tag}:${series}:${minute}`,
-    hourCounts: (series, hour) => `${prefix}counts:${tag}:${series}:h:${hour}`,
+    minuteCounts: (minute) => `${prefix}counts:${tag}:${minute}`,
+    hourCounts: (hour) => `${prefix}counts:${tag}:h:${hour}`,
   };
 }
 

@@ -16,72 +16,78 @@ function withIncludes(lua: string): string {
   return lua.replace(/^--- @include "(\w+)"$/gm, (_, name: string) => readFileSync(new URL(`${name}.lua`, includesDir), 'utf8'));
 }
 
+/** `<name>-<N>.lua` takes N keys; `<name>.lua` a number of keys its caller passes first. */
 const scripts = readdirSync(commandsDir).flatMap((file) => {
-  const match = /^(\w+)-(\d+)\.lua$/.exec(file);
+  const match = /^(\w+?)(?:-(\d+))?\.lua$/.exec(file);
   if (!match) return [];
-  return [{ name: match[1]!, numberOfKeys: Number(match[2]), lua: withIncludes(readFileSync(new URL(file, commandsDir), 'utf8')) }];
+  const numberOfKeys = match[2] === undefined ? undefined : Number(match[2]);
+  return [{ name: match[1]!, numberOfKeys, lua: withIncludes(readFileSync(new URL(file, commandsDir), 'utf8')) }];
 });
 
 export function defineScripts(redis: RedisClient): void {
-  for (const { name, numberOfKeys, lua } of scripts) redis.defineCommand(name, { numberOfKeys, lua });
+  for (const { name, numberOfKeys, lua } of scripts) redis.defineCommand(name, numberOfKeys === undefined ? { lua } : { numberOfKeys, lua });
 }
 
-export type CheckClickReply = [fraudType: string, ts: string, streamId: string, duplicate: 0 | 1] | [expired: 'expired', ts: string];
+/** The blacklist, its ranges and the allowlist, in lookupAddresses-7.lua's (and checkClick-12.lua's) order. */
+export type ListKeysArgs = [
+  blacklist: string,
+  blacklistRanges: string,
+  blacklistRangeLengths: string,
+  allowAddresses: string,
+  allowRanges: string,
+  allowRangeLengths: string,
+  allowDevices: string,
+];
+
+type ClickKeys = [...lists: ListKeysArgs, window: string, verdicts: string, stream: string, addressClicks: string, addressDevices: string];
+
+/** decide_click's reply (includes/decideClick.lua). */
+export type CheckClickReply =
+  | [fraudType: string, ts: string, streamId: string, duplicate: 0 | 1, allowlisted: 0 | 1, reason: string, shadow: string, rulesVersion: string]
+  | [expired: 'expired', ts: string];
 
 /** Raw replies, exactly as the scripts return them; the data-access modules give them types. */
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    checkClick(
-      blacklistKey: string,
+    /** A single Redis: see checkClick-12.lua for the keys (12) and arguments. */
+    checkClick(...keysThenArgs: [...keys: ClickKeys, backend: string, ip: string, ipHex: string, deviceId: string, transactionId: string, rules: string, streamMaxLen: number, deadlineMs: number]): Result<CheckClickReply, Context>;
+    /** A cluster, the blacklist's slot: see lookupAddresses-7.lua. Per click: listed, range, allowlisted. */
+    lookupAddresses(...keysThenArgs: [...keys: ListKeysArgs, backend: string, rules: string, ...perClick: string[]]): Result<Array<string | number>, Context>;
+    /** A cluster, the address's slot: see recordAddress-2.lua. */
+    recordAddress(clicksKey: string, devicesKey: string, deviceId: string, transactionId: string, rules: string, deadlineMs: number): Result<[number, number] | ['expired'], Context>;
+    /** A cluster, the device's partition: see decideClick-3.lua. */
+    decideClick(
       windowKey: string,
       verdictsKey: string,
       streamKey: string,
-      backend: string,
       ip: string,
       deviceId: string,
       transactionId: string,
-      threshold: number,
-      windowMs: number,
+      rules: string,
       streamMaxLen: number,
       deadlineMs: number,
-    ): Result<CheckClickReply, Context>;
-    checkClickListed(
-      windowKey: string,
-      verdictsKey: string,
-      streamKey: string,
       listed: 0 | 1,
-      ip: string,
-      deviceId: string,
-      transactionId: string,
-      threshold: number,
-      windowMs: number,
-      streamMaxLen: number,
-      deadlineMs: number,
+      range: string,
+      allowlisted: 0 | 1,
+      addressClicks: number,
+      addressDevices: number,
     ): Result<CheckClickReply, Context>;
-    countDecision(
-      streamKey: string,
-      totalCounterKey: string,
-      typeCounterKey: string,
-      totalMinutesKey: string,
-      typeMinutesKey: string,
-      group: string,
-      entryId: string,
-      backend: string,
-      secondMs: number,
-      expireAtMs: number,
-      minuteMs: number,
-      minutesExpireAtMs: number,
-    ): Result<0 | 1, Context>;
+    /** See countDecision.lua: the number of keys, the keys, then the arguments. */
+    countDecision(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<0 | 1, Context>;
     unblockIp(blacklistKey: string, backend: string, ip: string): Result<0 | 1, Context>;
     respellBlacklistMember(blacklistKey: string, member: Buffer, canonical: string): Result<0 | 1, Context>;
     expireBans(
       blacklistKey: string,
       byExpiryKey: string,
       byAddedKey: string,
+      rangesKey: string,
+      rangeLengthsKey: string,
       backend: string,
       entryKeyPrefix: string,
       limit: number,
     ): Result<string[], Context>;
+    addRange(rangesKey: string, rangeLengthsKey: string, member: string, cidr: string, length: string): Result<0 | 1, Context>;
+    removeRange(rangesKey: string, rangeLengthsKey: string, member: string, length: string): Result<0 | 1, Context>;
     deadLetter(
       streamKey: string,
       deadLetterKey: string,

@@ -1,3 +1,4 @@
+import { RULES, type RuleName } from '../domain/rules.js';
 import type { FraudType } from '../domain/verdict.js';
 
 /** What the simulator sends, and how it knows what each click should be answered. */
@@ -113,10 +114,11 @@ export interface Scores {
 }
 
 export function emptyScores(): Scores {
+  const zero = () => Object.fromEntries(RULES.map((rule) => [rule, 0])) as Record<RuleName, number>;
   return {
-    injected: { ip_blacklist: 0, click_spam: 0 },
-    caught: { ip_blacklist: 0, click_spam: 0 },
-    flaggedAs: { ip_blacklist: 0, click_spam: 0 },
+    injected: zero(),
+    caught: zero(),
+    flaggedAs: zero(),
     cleanSent: 0,
     cleanFlagged: 0,
     failed: 0,

@@ -2,7 +2,7 @@ import { ReplyError } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Blacklist } from '../redis/blacklist.js';
 import type { RedisClient } from '../redis/connection.js';
-import type { BanKeys } from '../redis/keyspace.js';
+import type { BanKeys, ListKeys } from '../redis/keyspace.js';
 
 export interface BanSweeper {
   stop(): Promise<void>;
@@ -13,10 +13,10 @@ const BANS_PER_CALL = 100;
 const CALLS_PER_SWEEP = 10;
 
 /**
- * Every `intervalMs`, ends the temporary bans that are due (expireBans-3.lua: out of the blacklist
+ * Every `intervalMs`, ends the temporary bans that are due (expireBans-5.lua: out of the blacklist
  * and the registry in one step). Several workers may sweep at once; each ban ends once.
  */
-export function startBanSweeper(redis: RedisClient, blacklist: Blacklist, keys: BanKeys, intervalMs: number, logger: Logger): BanSweeper {
+export function startBanSweeper(redis: RedisClient, blacklist: Blacklist, keys: BanKeys, lists: ListKeys, intervalMs: number, logger: Logger): BanSweeper {
   let timer: NodeJS.Timeout | undefined;
   let sweeping: Promise<void> = Promise.resolve();
   let failing = false;
@@ -25,7 +25,16 @@ export function startBanSweeper(redis: RedisClient, blacklist: Blacklist, keys: 
   async function sweep(): Promise<void> {
     try {
       for (let call = 0; call < CALLS_PER_SWEEP; call++) {
-        const ended = await redis.expireBans(blacklist.key, keys.byExpiry, keys.byAdded, blacklist.backend, keys.entryPrefix, BANS_PER_CALL);
+        const ended = await redis.expireBans(
+          blacklist.key,
+          keys.byExpiry,
+          keys.byAdded,
+          lists.blacklistRanges,
+          lists.blacklistRangeLengths,
+          blacklist.backend,
+          keys.entryPrefix,
+          BANS_PER_CALL,
+        );
         if (ended.length > 0) logger.info({ ips: ended }, 'temporary bans ended');
         if (ended.length < BANS_PER_CALL) break;
       }

@@ -37,7 +37,7 @@ export async function startWorker(config: Config, redisUrl: string, logger: Logg
     const blacklist = await prepareBlacklist(redis, capabilities, config.blacklist);
     // Its own connection: the worker's spends most of its time in a blocked read.
     sweeperRedis = (await connectRedis({ url: redisUrl, timeoutMs: config.redis.timeoutMs, connectionName: `click-fraud-sweeper:${consumer}`, logger })).redis;
-    const sweeper = startBanSweeper(sweeperRedis, blacklist, keyspace.bans, config.admin.banSweepIntervalMs, logger.child({ worker: consumer }));
+    const sweeper = startBanSweeper(sweeperRedis, blacklist, keyspace.bans, keyspace.lists, config.admin.banSweepIntervalMs, logger.child({ worker: consumer }));
     // One loop per partition on the one connection: a blocked read would hold it, so only a single
     // partition blocks.
     const blocking = keyspace.partitions.length === 1;

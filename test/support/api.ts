@@ -66,6 +66,10 @@ export interface ClickAnswer {
   ts: number;
   stream_id: string | null;
   duplicate: boolean;
+  reason?: { rule: string; observed: number | string; limit?: number; window_sec?: number };
+  shadow?: Array<{ rule: string; observed: number | string; limit?: number; window_sec?: number }>;
+  allowlisted?: boolean;
+  rules_version?: number;
   degraded?: boolean;
 }
 

@@ -29,6 +29,12 @@ export interface PluginTarget {
 /**
  * A TS.MRANGE … WITHLABELS reply in RESP2, the only protocol of the plugin's client (radix v3):
  * per series `[key, [[label, value], …], [[timestamp ms, value], …]]`.
+ *
+ * With `GROUPBY <label> REDUCE <reducer>`, RedisTimeSeries answers in the same shape, one entry per
+ * value of the label: the key is `<label>=<value>`, the labels are only `[<label>, <value>]`,
+ * `[__reducer__, <reducer>]` and `[__source__, <the keys of the series reduced, comma-separated>]`,
+ * and the samples are the reducer over those series at each timestamp (after AGGREGATION). On a
+ * cluster every master answers for every shard, but lists `__source__` in an order of its own.
  */
 export type TsMRangeReply = Array<[string, Array<[string, string]>, Array<[number, string]>]>;
 
@@ -56,6 +62,13 @@ export function tsMRangeCommand(target: PluginTarget, from: number, to: number, 
  * - with `fill`, each bucket missing between two samples is a 0.
  * They travel as the plugin SDK's frame JSON, which leaves out empty names, and are decoded with the
  * frontend's own dataFrameFromJSON.
+ *
+ * A grouped reply (tsGroupByLabel) goes through the very same code: the plugin only appends GROUPBY
+ * and REDUCE to the command and has no branch for the reply (queryTsMRange in
+ * pkg/redis-time-series.go at v2.2.0; its unit test "test groupby/reduction" expects the frame of
+ * the legend-less group `foo=bar` to be named "foo=bar"). So each group is one frame; a legend or
+ * value label other than the group label (or `__reducer__`, `__source__`) names it '', and without a
+ * legend the frame takes the `<label>=<value>` key and its number field all three labels.
  */
 export function tsMRangeFrames(target: PluginTarget, reply: TsMRangeReply): DataFrame[] {
   const bucket = Number(target.bucket ?? 0);
