@@ -68,24 +68,22 @@ export function readJsonBody(req: IncomingMessage, limitBytes: number): Promise<
     if (decoder === undefined) return refuseAfterReading(req, new BodyRefused(415, 'encoding.unsupported', `unsupported content encoding "${encoding}"`));
     return readUpTo(req, req.pipe(decoder()) as unknown as Readable, limitBytes).then(parse);
   }
-  if (Number(headers['content-length']) > limitBytes) return refuseAfterReading(req, tooLarge(limitBytes));
-  return arrived(req).then((whole) => {
-    if (whole === undefined) return readUpTo(req, req, limitBytes).then(parse);
-    // A chunked body has no Content-Length to have been checked.
-    return whole.length > limitBytes ? refuseAfterReading(req, tooLarge(limitBytes)) : parse(whole);
-  });
+  const length = headers['content-length'] === undefined ? undefined : Number(headers['content-length']);
+  if (length !== undefined && length > limitBytes) return refuseAfterReading(req, tooLarge(limitBytes));
+  if (length === undefined) return readUpTo(req, req, limitBytes).then(parse);
+  return arrived(req, length).then((whole) => (whole === undefined ? readUpTo(req, req, limitBytes) : whole)).then(parse);
 }
 
 /**
  * The whole body, when it came in the same read as the headers, as a click's does: Node parses the
- * rest of that read right after the route is called, so one microtask later the request is
- * complete and its bytes wait in the stream's buffer, to be taken at once, without the listeners
- * and ticks of reading a stream. Undefined when more is still to come.
+ * rest of that read right after the route is called, so one microtask later all Content-Length
+ * bytes wait in the stream's buffer, to be taken at once, without the listeners and ticks of
+ * reading a stream. Undefined when more is still to come.
  */
-async function arrived(req: IncomingMessage): Promise<Buffer | undefined> {
+async function arrived(req: IncomingMessage, length: number): Promise<Buffer | undefined> {
   await undefined;
-  if (!req.complete || req.readableFlowing) return undefined;
-  return (req.read() as Buffer | null) ?? Buffer.alloc(0);
+  if (req.readableFlowing || req.readableLength !== length) return undefined;
+  return length === 0 ? Buffer.alloc(0) : (req.read() as Buffer);
 }
 
 /** `readJsonBody` as middleware, for routes that take `req.body` (the admin API). */
