@@ -1,22 +1,23 @@
 /**
- * `npm run bench`: the main table, on one Redis. Every figure is measured in this run on this
- * machine, each the median of several rounds, counting only successful answers. Nothing here is a
- * test: the targets are printed beside the figures, and only `--check` turns a missed target or a
- * row with failed requests into a non-zero exit.
+ * `npm run bench`: the main table (one Redis) and how a click's cost grows with the work. Every
+ * figure is measured in this run on this machine, each the median of several rounds, counting only
+ * successful answers. Nothing here is a test: the targets are printed beside the figures, and only
+ * `--check` turns a missed target or a row with failed requests into a non-zero exit.
  *
  *   npm run bench                           every section
  *   npm run bench -- --check                exit 1 when a target is missed or a row is invalid
- *   npm run bench -- --only main            some sections (main)
+ *   npm run bench -- --only main,growth     some sections (main, growth)
  */
 import { cpus, loadavg } from 'node:os';
 import { Redis } from 'ioredis';
+import { growthSection } from './growth.js';
 import { wrkInstalled } from './load.js';
 import { BATCH_SIZES, batchConnections, CLICK_ROUNDS, CONNECTIONS, HALF_LOAD_CONNECTIONS, mainTable, ROUND_SECONDS, WINDOW_SECONDS, WRK_CONNECTIONS } from './main-table.js';
 import { redisProgram, startPrivateRedis, type PrivateRedis } from './processes.js';
 import { hasBloom, redisVersion } from './redis-figures.js';
-import { printTable, verdictOf, type Row } from './table.js';
+import { printGrid, printTable, verdictOf, type Row } from './table.js';
 
-const SECTIONS = ['main'] as const;
+const SECTIONS = ['main', 'growth'] as const;
 const args = process.argv.slice(2);
 const check = args.includes('--check');
 const onlyAt = args.indexOf('--only');
@@ -54,9 +55,8 @@ if (!redisUrl) {
   privateRedis.push(await startPrivateRedis(program));
   redisUrl = privateRedis[0]!.url;
 }
-/** The growth and cluster sections run Redis servers of their own. */
-const skipped = (section: string) => console.log(`
-${section}: skipped, it runs private Redis servers and there is no redis-server (bash scripts/install-redis-stack.sh)`);
+/** The growth section runs a Redis server of its own. */
+const skipped = (section: string) => console.log(`\n${section}: skipped, it runs private Redis servers and there is no redis-server (bash scripts/install-redis-stack.sh)`);
 const admin = new Redis(redisUrl);
 try {
   const bloom = await hasBloom(admin);
@@ -74,6 +74,20 @@ try {
         `autocannon with ${CONNECTIONS} keep-alive connections (${HALF_LOAD_CONNECTIONS} at half load; /batch of ${BATCH_SIZES.map((size) => `${size}: ${batchConnections(size)}`).join(', ')})` +
         `${wrk ? `, wrk with ${WRK_CONNECTIONS}` : ''}; threshold 2, window ${WINDOW_SECONDS} s, 20,000 devices`,
       main.rows,
+    );
+  }
+
+  if (only.includes('growth') && !program) skipped('How cost grows');
+  else if (only.includes('growth') && program) {
+    // A Redis of its own, without persistence: a million preloaded devices need not go to disk, and FLUSHALL between cases is safe.
+    const growthRedis = await startPrivateRedis({ ...program, args: [...program.args, '--appendonly', 'no'] });
+    privateRedis.push(growthRedis);
+    const growth = await growthSection({ redisUrl: growthRedis.url, namespace, apiEnv, log });
+    allRows.push(...growth.rows);
+    printGrid(
+      `How cost grows (private ${program.name}, no persistence; each case from an empty Redis, preloaded, then POST / at full load, 2 rounds of ${ROUND_SECONDS} s, devices picked at random; window 60 s so that preloaded clicks stay in it; Redis µs per click is EVALSHA's time from INFO commandstats)`,
+      growth.header,
+      growth.cells,
     );
   }
 
