@@ -1,15 +1,17 @@
 /**
- * `npm run bench`: the main table (one Redis) and how a click's cost grows with the work. Every
- * figure is measured in this run on this machine, each the median of several rounds, counting only
- * successful answers. Nothing here is a test: the targets are printed beside the figures, and only
- * `--check` turns a missed target or a row with failed requests into a non-zero exit.
+ * `npm run bench`: the main table (one Redis), how a click's cost grows with the work, and the
+ * service on a Redis Cluster. Every figure is measured in this run on this machine, each the median
+ * of several rounds, counting only successful answers. Nothing here is a test: the targets are
+ * printed beside the figures, and only `--check` turns a missed target or a row with failed
+ * requests into a non-zero exit.
  *
  *   npm run bench                           every section
  *   npm run bench -- --check                exit 1 when a target is missed or a row is invalid
- *   npm run bench -- --only main,growth     some sections (main, growth)
+ *   npm run bench -- --only main,cluster    some sections (main, growth, cluster)
  */
 import { cpus, loadavg } from 'node:os';
 import { Redis } from 'ioredis';
+import { clusterSection } from './cluster.js';
 import { growthSection } from './growth.js';
 import { wrkInstalled } from './load.js';
 import { BATCH_SIZES, batchConnections, CLICK_ROUNDS, CONNECTIONS, HALF_LOAD_CONNECTIONS, mainTable, ROUND_SECONDS, WINDOW_SECONDS, WRK_CONNECTIONS } from './main-table.js';
@@ -17,7 +19,7 @@ import { redisProgram, startPrivateRedis, type PrivateRedis } from './processes.
 import { hasBloom, redisVersion } from './redis-figures.js';
 import { printGrid, printTable, verdictOf, type Row } from './table.js';
 
-const SECTIONS = ['main', 'growth'] as const;
+const SECTIONS = ['main', 'growth', 'cluster'] as const;
 const args = process.argv.slice(2);
 const check = args.includes('--check');
 const onlyAt = args.indexOf('--only');
@@ -55,7 +57,7 @@ if (!redisUrl) {
   privateRedis.push(await startPrivateRedis(program));
   redisUrl = privateRedis[0]!.url;
 }
-/** The growth section runs a Redis server of its own. */
+/** The growth and cluster sections run Redis servers of their own. */
 const skipped = (section: string) => console.log(`\n${section}: skipped, it runs private Redis servers and there is no redis-server (bash scripts/install-redis-stack.sh)`);
 const admin = new Redis(redisUrl);
 try {
@@ -89,6 +91,15 @@ try {
       growth.header,
       growth.cells,
     );
+  }
+
+  if (only.includes('cluster') && !program) skipped('Redis Cluster');
+  else if (only.includes('cluster') && program) {
+    const cluster = await clusterSection({ program, singleRedisUrl: redisUrl, apiEnv, log });
+    allRows.push(...cluster.rows);
+    printGrid(`Redis Cluster: 3 masters with a replica each (private ${program.name}), POST / at full load, 3 rounds of ${ROUND_SECONDS} s taking turns with one Redis; per master, what ran during the cluster's rounds`, cluster.header, cluster.cells);
+    printTable('Cluster figures', cluster.rows);
+    console.log(`\n${cluster.model.join('\n')}`);
   }
 
   const failing = allRows.filter((row) => verdictOf(row) === 'MISSED' || verdictOf(row) === 'INVALID');
