@@ -250,7 +250,7 @@ async function lookupRate(direct: OpenStore, master: Master): Promise<number> {
   try {
     return await pipelinedRate(client, { seconds: 2, pipelines: 4, perPipeline: 500 }, (pipeline) => {
       const click = next();
-      pipeline.lookupAddresses(...direct.listKeys, direct.blacklist.backend, direct.rules.spec(), click.ip, addressHex(click.ip), click.device_id);
+      pipeline.lookupAddresses(...direct.listKeys, direct.blacklist.backend, ...direct.rules.args(), click.ip, addressHex(click.ip), click.device_id);
     });
   } finally {
     client.disconnect();

@@ -11,6 +11,8 @@
  */
 import { cpus, loadavg } from 'node:os';
 import { Redis } from 'ioredis';
+import { parseConfig } from '../src/config.js';
+import { privateRedisUrl } from '../src/redis/private-redis.js';
 import { clusterSection } from './cluster.js';
 import { growthSection } from './growth.js';
 import { wrkInstalled } from './load.js';
@@ -48,7 +50,13 @@ const wrk = wrkInstalled();
 const privateRedis: PrivateRedis[] = [];
 const allRows: Row[] = [];
 
-let redisUrl = process.env.REDIS_URL;
+// The main table runs on the configured Redis (REDIS_URL, or REDIS_HOST/REDIS_PORT); else on the
+// private Redis of an `npm start` running on the same data folder (the bench's keys have a namespace
+// of their own and are deleted at the end); else on a private Redis of its own.
+const settings = parseConfig(process.env);
+if (!settings.ok) throw new Error(settings.problems.join('\n'));
+let redisUrl = settings.config.redis.url ?? (await privateRedisUrl(settings.config.redis.dataDir, 0).catch(() => undefined));
+const redisSource = settings.config.redis.url ? 'configured' : redisUrl ? "the running service's private Redis" : undefined;
 if (!redisUrl) {
   if (!program) {
     console.error('npm run bench needs REDIS_URL, or redis-server (or Redis Stack: bash scripts/install-redis-stack.sh) to run private servers');
@@ -64,7 +72,7 @@ try {
   const bloom = await hasBloom(admin);
   console.log(`click-fraud-api benchmark, ${new Date().toISOString()}, ${cpus().length} × ${cpus()[0]?.model.trim()}, Node ${process.version}`);
   console.log(
-    `Redis ${await redisVersion(admin)} (${process.env.REDIS_URL ? 'REDIS_URL' : `private: ${program!.name}, append-only file everysec`}), blacklist: ${bloom ? 'cuckoo filter' : 'set'}; load average ${loadBefore.toFixed(2)} at the start`,
+    `Redis ${await redisVersion(admin)} (${redisSource ?? `private: ${program!.name}, append-only file everysec`}), blacklist: ${bloom ? 'cuckoo filter' : 'set'}; load average ${loadBefore.toFixed(2)} at the start`,
   );
   console.log('load generator, servers and Redis on the same machine; only 2xx answers count (for /batch: the clicks they decided)');
 
@@ -111,7 +119,7 @@ try {
 }
 
 async function cleanUp(): Promise<void> {
-  if (process.env.REDIS_URL) {
+  if (redisSource) {
     for (let cursor = '0'; ; ) {
       const [next, keys] = await admin.scan(cursor, 'MATCH', `${namespace}*`, 'COUNT', 10_000);
       if (keys.length > 0) await admin.unlink(...keys);

@@ -1,7 +1,12 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ruleSetSchema, RECENT_TRANSACTIONS } from '../src/domain/rules.js';
 import { RULES_POLL_MS } from '../src/redis/rule-store.js';
 import { redisClusterUrl, redisStackUrl, redisUrl, sleep, startTestApi, type ClickAnswer, type TestApi } from './support/api.js';
+import { runCli } from './support/cli.js';
+import { startTestWorker } from './support/worker.js';
 
 const TOKEN = 'rules-admin-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
@@ -17,7 +22,8 @@ describe.each(servers)('detection rules on $name', ({ url, hammer }) => {
   describe.skipIf(!url)('', () => {
     let api: TestApi;
     beforeAll(async () => {
-      api = await startTestApi({ ADMIN_TOKEN: TOKEN }, url);
+      // Three round trips a click on a cluster, on a machine shared with the rest of the suite.
+      api = await startTestApi({ ADMIN_TOKEN: TOKEN, REDIS_TIMEOUT_MS: '1000' }, url);
     });
     afterAll(() => api?.close());
 
@@ -67,6 +73,23 @@ describe.each(servers)('detection rules on $name', ({ url, hammer }) => {
       // Removed, it blocks nothing.
       expect((await admin('DELETE', `blacklist/${encodeURIComponent('198.18.4.0/22')}`)).status).toBe(200);
       expect((await click('range-after', 't', '198.18.5.1')).fraud_type).toBe('clean');
+    });
+
+    it('ends a temporary range ban on time, as an address ban', async () => {
+      await useRules({});
+      const worker = await startTestWorker(api.config, url!);
+      try {
+        expect((await admin('POST', 'blacklist', { ip: '100.64.8.0/21', reason: 'for a moment', ttl: 1 })).status).toBe(201);
+        expect((await click('ttl-range-1', 't', '100.64.9.9')).fraud_type).toBe('ip_range');
+        let verdict = 'ip_range';
+        for (const deadline = Date.now() + 5000; verdict !== 'clean' && Date.now() < deadline; await sleep(100)) {
+          verdict = (await click(`ttl-range-${Math.random()}`, 't', '100.64.9.9')).fraud_type;
+        }
+        expect(verdict).toBe('clean');
+        expect((await admin('GET', `blacklist/${encodeURIComponent('100.64.8.0/21')}`)).status).toBe(404);
+      } finally {
+        await worker.stop();
+      }
     });
 
     it('fires ip_flood at more than its threshold of clicks from one address, and not below', async () => {
@@ -210,4 +233,36 @@ describe('the default rule set', () => {
       await api.close();
     }
   });
+});
+
+describe('the CLI for rules, ranges and the allowlist', () => {
+  it('blocks a range, allowlists an address in it, and replaces, refuses and resets the rule set', async () => {
+    const api = await startTestApi();
+    const dir = mkdtempSync(join(tmpdir(), 'click-fraud-rules-'));
+    try {
+      expect((await runCli(api, ['add', '203.0.113.0/24', '--reason', 'hosting'])).stdout).toContain('blocked: 203.0.113.0/24');
+      expect((await runCli(api, ['allow', 'add', '203.0.113.50', '--reason', 'partner'])).stdout).toContain('allowlisted: address 203.0.113.50');
+      expect((await runCli(api, ['allow', 'add', 'qa-1', '--device', '--reason', 'QA'])).stdout).toContain('allowlisted: device qa-1');
+      expect((await api.click('cli-a', 't', '203.0.113.9')).fraud_type).toBe('ip_range');
+      expect(await api.click('cli-b', 't', '203.0.113.50')).toMatchObject({ fraud_type: 'clean', allowlisted: true });
+      const listed = await runCli(api, ['allow', 'list']);
+      expect(listed.stdout.trim().split('\n').sort()).toEqual(['address\t203.0.113.50\t"partner"', 'device\tqa-1\t"QA"']);
+
+      const file = join(dir, 'rules.json');
+      writeFileSync(file, JSON.stringify({ click_spam: { mode: 'shadow' } }));
+      const set = await runCli(api, ['rules', 'set', file]);
+      expect(set.code).toBe(0);
+      const version = Number(/rule set v(\d+) stored/.exec(set.stdout)![1]);
+      expect(JSON.parse((await runCli(api, ['rules', 'get'])).stdout)).toMatchObject({ version, source: 'admin', rules: { click_spam: { mode: 'shadow' } } });
+      writeFileSync(file, JSON.stringify({ ip_flood: { threshold: 'many' } }));
+      const refused = await runCli(api, ['rules', 'set', file]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain('ip_flood.threshold: threshold must be a whole number');
+      expect(JSON.parse((await runCli(api, ['rules', 'get'])).stdout).version).toBe(version);
+      expect((await runCli(api, ['rules', 'reset'])).stdout).toContain('from the environment stored');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await api.close();
+    }
+  }, 60_000);
 });

@@ -1,27 +1,37 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Command, InvalidArgumentError } from 'commander';
+import type { AllowlistAdmin } from '../admin/allowlist-admin.js';
 import type { BlacklistAdmin } from '../admin/blacklist-admin.js';
+import type { RulesAdmin } from '../admin/rules-admin.js';
 import { describeEntry } from '../admin/blacklist-audit.js';
 import { openBlacklistAdmin } from '../admin/open-admin.js';
 import { parseConfig } from '../config.js';
 import { MAX_SOURCE_LENGTH, MAX_TTL_SECONDS, parseBanReason, parseBanRequest, parseDuration, type Ban } from '../domain/ban.js';
 import type { FieldProblem } from '../domain/field-problems.js';
-import { canonicalIp } from '../domain/ip.js';
+import { canonicalAddressOrRange } from '../domain/ip.js';
+import { parseRuleSet } from '../domain/rules.js';
+import { privateRedisUrl } from '../redis/private-redis.js';
+import { VERSION } from '../version.js';
 
 /**
  * `npm run blacklist -- <command>`: the admin API's operations, straight against Redis with the
- * same code. Settings (REDIS_URL, IP_CUCKOO_FILTER_NAME, KEY_PREFIX, ...) come from the environment.
+ * same code. Settings (REDIS_URL, IP_CUCKOO_FILTER_NAME, KEY_PREFIX, ...) come from the environment;
+ * with no Redis configured, it uses the private Redis of the service on the same data folder.
  */
 const program = new Command('blacklist')
-  .description('Manage the IP blacklist of the click fraud API (the settings come from the same environment variables as the service).')
+  .description(
+    'Manage the IP blacklist of the click fraud API. The settings come from the same environment variables as the service (node dist/main.js --help lists them): REDIS_URL, or with no Redis configured the private Redis that npm start runs in REDIS_DATA_DIR (.redis-data).',
+  )
+  .version(VERSION)
   .showHelpAfterError('(add --help after the command for its options)');
 
 program
   .command('add')
   .description('block an address, with a reason and an optional ttl')
-  .argument('<ip>', 'IPv4 or IPv6 address', ipArgument)
+  .argument('<ip>', 'IPv4 or IPv6 address, or a range (203.0.113.0/24)', ipArgument)
   .requiredOption('-r, --reason <text>', 'why it is blocked')
   .option('-t, --ttl <duration>', 'end the ban after this long: 3600, 90s, 15m, 1h or 7d', ttlArgument)
   .option('-s, --source <name>', 'who or what is blocking it', 'cli')
@@ -40,7 +50,7 @@ program
   .argument('<ip>', 'IPv4 or IPv6 address, in any spelling', spellingArgument)
   .action((spelling: string) =>
     withAdmin(async (admin) => {
-      const ip = canonicalIp(spelling)!;
+      const ip = canonicalAddressOrRange(spelling)!;
       const { unblocked, entryRemoved, spellingRemoved } = await admin.remove(ip, spelling);
       if (!unblocked && !entryRemoved && !spellingRemoved) fail(`${spelling} is not blacklisted`);
       if (unblocked || entryRemoved) print(`unblocked ${ip}${entryRemoved ? '' : ' (it had no record)'}`);
@@ -71,7 +81,7 @@ program
 program
   .command('get')
   .description('show whether an address is blocked, and why')
-  .argument('<ip>', 'IPv4 or IPv6 address', ipArgument)
+  .argument('<ip>', 'IPv4 or IPv6 address, or a range (203.0.113.0/24)', ipArgument)
   .action((ip: string) =>
     withAdmin(async (admin) => {
       const { blocked, entry } = await admin.status(ip);
@@ -106,21 +116,111 @@ program
     return withAdmin(async (admin) => {
       const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
       const report = await admin.importLines(lines, { reason, ...(options.ttl === undefined ? {} : { ttl: options.ttl }), source });
-      for (const { line, text } of report.invalidLines) print(`line ${line}: not an IP address: ${JSON.stringify(text)}`);
+      for (const { line, text } of report.invalidLines) print(`line ${line}: not an IP address or range: ${JSON.stringify(text)}`);
       print(`added ${report.added}, already present ${report.alreadyPresent}, invalid ${report.invalid}`);
     });
   });
 
+const allow = program.command('allow').description('the allowlist: addresses, ranges and devices that win over every rule');
+
+allow
+  .command('add')
+  .description('allowlist an address or range, or a device with --device')
+  .argument('<value>', 'an IPv4 or IPv6 address or range (203.0.113.0/24), or a device id with --device')
+  .option('-d, --device', 'the value is a device id')
+  .requiredOption('-r, --reason <text>', 'why it is allowlisted')
+  .action((value: string, options: { device?: boolean; reason: string }) =>
+    withAdmin(async (_admin, { allowlist }) => {
+      const reason = validOrFail(parseBanReason(options.reason));
+      const target = options.device ? value : canonicalAddressOrRange(value);
+      if (target === undefined) fail(`not an address or range: ${JSON.stringify(value)} (a device id needs --device)`);
+      const { entry, replaced } = await allowlist.add(options.device ? 'device' : 'address', target, reason);
+      print(`${replaced ? 'already allowlisted, reason updated' : 'allowlisted'}: ${entry.kind} ${entry.value}  ${JSON.stringify(entry.reason)}`);
+    }),
+  );
+
+allow
+  .command('remove')
+  .description('take an address, range or device (--device) off the allowlist')
+  .argument('<value>', 'an address or range, or a device id with --device')
+  .option('-d, --device', 'the value is a device id')
+  .action((value: string, options: { device?: boolean }) =>
+    withAdmin(async (_admin, { allowlist }) => {
+      const target = options.device ? value : canonicalAddressOrRange(value);
+      if (target === undefined || !(await allowlist.remove(options.device ? 'device' : 'address', target))) fail(`${value} is not on the allowlist`);
+      print(`removed ${target} from the allowlist`);
+    }),
+  );
+
+allow
+  .command('list')
+  .description('list the allowlisted addresses and ranges, then the devices')
+  .action(() =>
+    withAdmin(async (_admin, { allowlist }) => {
+      for (const kind of ['address', 'device'] as const) {
+        let cursor: string | undefined = '0';
+        while (cursor !== undefined) {
+          const page = await allowlist.list(kind, cursor);
+          for (const entry of page.entries) print(`${entry.kind}\t${entry.value}\t${JSON.stringify(entry.reason)}`);
+          cursor = page.nextCursor;
+        }
+      }
+    }),
+  );
+
+const rules = program.command('rules').description('the rule set in force (see the README, Detection rules)');
+
+rules
+  .command('get')
+  .description('print the rule set in force, as JSON')
+  .action(() =>
+    withAdmin(async (_admin, { rules: book }) => {
+      const current = await book.current();
+      if (current === undefined) fail('no rule set is stored: an API process stores one when it starts');
+      print(JSON.stringify({ version: current.version, source: current.source, rules: current.rules }, null, 2));
+    }),
+  );
+
+rules
+  .command('set')
+  .description('replace the rule set with one read from a JSON file (- for standard input); rules it leaves out take their defaults')
+  .argument('<file>', 'a JSON file, or - for standard input')
+  .action((file: string) =>
+    withAdmin(async (_admin, { rules: book }) => {
+      const text = file === '-' ? readFileSync(0, 'utf8') : await readFile(file, 'utf8');
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        fail(`${file} is not JSON`);
+      }
+      const parsed = parseRuleSet(body);
+      if (!parsed.ok) fail(parsed.problems.map((problem) => `${problem.path}: ${problem.message}`).join('\n'));
+      const stored = await book.replace(parsed.rules);
+      print(`rule set v${stored.version} stored; every API process uses it within about a second`);
+    }),
+  );
+
+rules
+  .command('reset')
+  .description("go back to the environment's rule set (RULES, CLICK_SPAM_*)")
+  .action(() =>
+    withAdmin(async (_admin, { rules: book }) => {
+      const stored = await book.reset();
+      print(`rule set v${stored.version} from the environment stored`);
+    }),
+  );
+
 await program.parseAsync();
 
-async function withAdmin(work: (admin: BlacklistAdmin) => Promise<void>): Promise<void> {
+async function withAdmin(work: (admin: BlacklistAdmin, tools: { allowlist: AllowlistAdmin; rules: RulesAdmin }) => Promise<void>): Promise<void> {
   const parsed = parseConfig(process.env);
   if (!parsed.ok) fail(parsed.problems.map((problem) => `Invalid setting: ${problem}`).join('\n'));
   const config = parsed.config;
-  if (config.redis.url === undefined) fail('Set REDIS_URL (or REDIS_HOST/REDIS_PORT) to the Redis of the service.');
-  const opened = await openBlacklistAdmin(config, config.redis.url).catch((error: Error) => fail(error.message));
+  const redisUrl = config.redis.url ?? (await privateRedisUrl(config.redis.dataDir).catch((error: Error) => fail(error.message)));
+  const opened = await openBlacklistAdmin(config, redisUrl).catch((error: Error) => fail(error.message));
   try {
-    await work(opened.admin);
+    await work(opened.admin, opened);
   } catch (error) {
     fail((error as Error).message);
   } finally {
@@ -134,8 +234,8 @@ function describe(ban: Ban): string {
 }
 
 function ipArgument(text: string): string {
-  const ip = canonicalIp(text);
-  if (ip === undefined) throw new InvalidArgumentError('not an IPv4 or IPv6 address.');
+  const ip = canonicalAddressOrRange(text);
+  if (ip === undefined) throw new InvalidArgumentError('not an IPv4 or IPv6 address, or a range such as 203.0.113.0/24.');
   return ip;
 }
 
