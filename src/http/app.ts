@@ -9,7 +9,6 @@ import { apiDocs } from './api-docs.js';
 import { batchRoute } from './batch-route.js';
 import { clickRoute, type FailMode } from './click-route.js';
 import { errorHandler, notFound } from './errors.js';
-import { jsonBody } from './json-body.js';
 import { livePage } from './live-page.js';
 import { statsRoute, type StatsRouteDependencies } from './stats-route.js';
 import { viewerAuth, VIEWER_USER } from './viewer-auth.js';
@@ -55,8 +54,9 @@ export function createApp(dependencies: AppDependencies): Express {
   app.use(measureRequests(metrics));
 
   // The click routes first: every click would otherwise be matched against each route above it.
-  app.post('/', jsonBody(MAX_BODY_BYTES), clickRoute({ clicks, failMode, logger }));
-  app.post('/batch', jsonBody(batchBodyLimit(batchMaxClicks)), batchRoute({ clicks, maxClicks: batchMaxClicks, failMode, logger }));
+  // Each reads its own body (see json-body.ts).
+  app.post('/', clickRoute({ clicks, failMode, maxBodyBytes: MAX_BODY_BYTES, logger }));
+  app.post('/batch', batchRoute({ clicks, maxClicks: batchMaxClicks, maxBodyBytes: batchBodyLimit(batchMaxClicks), failMode, logger }));
 
   // Counts and times, no device id or address: open, as Prometheus scrapers expect.
   app.get('/metrics', async (_req, res) => {

@@ -3,8 +3,9 @@ import type { Logger } from 'pino';
 import { parseClick, type Click } from '../domain/click.js';
 import type { FieldProblem } from '../domain/field-problems.js';
 import type { ClickStore } from '../redis/click-store.js';
+import { sendJson } from './answer.js';
 import { decisionBody, degradedDecision, logCheckFailure, REDIS_UNAVAILABLE, type DecisionBody, type FailMode } from './click-route.js';
-import { sendError } from './errors.js';
+import { readJsonBody } from './json-body.js';
 
 type BatchItem = DecisionBody | { index: number; error: string; message: string; issues?: FieldProblem[] };
 
@@ -13,18 +14,29 @@ type BatchItem = DecisionBody | { index: number; error: string; message: string;
  * order, in one Redis round trip. Each item answers for itself: a bad click gets its own error
  * entry and the good ones are still decided.
  */
-export function batchRoute({ clicks, maxClicks, failMode, logger }: { clicks: ClickStore; maxClicks: number; failMode: FailMode; logger: Logger }): RequestHandler {
+export interface BatchRouteSettings {
+  clicks: ClickStore;
+  maxClicks: number;
+  /** Largest body read (see batchBodyLimit in app.ts); a larger one is a 413. */
+  maxBodyBytes: number;
+  failMode: FailMode;
+  logger: Logger;
+}
+
+/** Reads its own body and writes its own answer, as `POST /` does (see click-route.ts). */
+export function batchRoute({ clicks, maxClicks, maxBodyBytes, failMode, logger }: BatchRouteSettings): RequestHandler {
   return async (req, res) => {
-    const items: unknown = (req.body as { clicks?: unknown } | undefined)?.clicks;
+    const body = await readJsonBody(req, maxBodyBytes);
+    const items: unknown = (body as { clicks?: unknown } | undefined)?.clicks;
     if (!Array.isArray(items)) {
-      return sendError(res, 400, {
+      return sendJson(res, 400, {
         error: 'invalid_batch',
         message: 'body must be a JSON object with a clicks array',
         issues: [{ path: 'clicks', message: 'clicks must be an array of clicks' }],
       });
     }
     if (items.length > maxClicks) {
-      return sendError(res, 413, {
+      return sendJson(res, 413, {
         error: 'batch_too_large',
         message: `a batch holds at most ${maxClicks} clicks`,
         issues: [{ path: 'clicks', message: `clicks must hold at most ${maxClicks} clicks, not ${items.length}` }],
@@ -49,7 +61,7 @@ export function batchRoute({ clicks, maxClicks, failMode, logger }: { clicks: Cl
       results[index] = failMode === 'open' ? degradedDecision(click) : { index, ...REDIS_UNAVAILABLE };
     });
     // Nothing decided because Redis is away: the whole batch is unavailable, as a single click would be.
-    if (failMode === 'closed' && failed > 0 && failed === valid.length) return sendError(res, 503, REDIS_UNAVAILABLE);
-    res.json({ results });
+    if (failMode === 'closed' && failed > 0 && failed === valid.length) return sendJson(res, 503, REDIS_UNAVAILABLE);
+    sendJson(res, 200, { results });
   };
 }

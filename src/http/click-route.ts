@@ -5,7 +5,8 @@ import { parseClick, type Click } from '../domain/click.js';
 import type { RuleHit } from '../domain/rules.js';
 import { statusOf, type FraudType, type RecordedVerdict } from '../domain/verdict.js';
 import type { ClickStore } from '../redis/click-store.js';
-import { sendError } from './errors.js';
+import { sendJson, sendText } from './answer.js';
+import { readJsonBody } from './json-body.js';
 
 export type FailMode = 'closed' | 'open';
 
@@ -30,11 +31,24 @@ export interface DecisionBody {
   degraded?: true;
 }
 
-export function clickRoute({ clicks, failMode, logger }: { clicks: ClickStore; failMode: FailMode; logger: Logger }): RequestHandler {
+export interface ClickRouteSettings {
+  clicks: ClickStore;
+  failMode: FailMode;
+  /** Largest body read (MAX_BODY_BYTES); a larger one is a 413. */
+  maxBodyBytes: number;
+  logger: Logger;
+}
+
+/**
+ * `POST /`: reads its own body and writes its own answer (see json-body.ts and answer.ts), one
+ * Express route with nothing in front of it. A body refused while reading is thrown to the error
+ * handler, which answers it as for every route.
+ */
+export function clickRoute({ clicks, failMode, maxBodyBytes, logger }: ClickRouteSettings): RequestHandler {
   return async (req, res) => {
-    const parsed = parseClick(req.body);
+    const parsed = parseClick(await readJsonBody(req, maxBodyBytes));
     if (!parsed.ok) {
-      return sendError(res, 400, { error: 'invalid_click', message: 'the click has invalid fields', issues: parsed.problems });
+      return sendJson(res, 400, { error: 'invalid_click', message: 'the click has invalid fields', issues: parsed.problems });
     }
     const click = parsed.click;
     let verdict;
@@ -43,7 +57,7 @@ export function clickRoute({ clicks, failMode, logger }: { clicks: ClickStore; f
     } catch (error) {
       logCheckFailure(logger, error);
       if (failMode === 'open') return sendDecision(req, res, degradedDecision(click));
-      return sendError(res, 503, REDIS_UNAVAILABLE);
+      return sendJson(res, 503, REDIS_UNAVAILABLE);
     }
     sendDecision(req, res, decisionBody(click, verdict));
   };
@@ -97,6 +111,6 @@ export function logCheckFailure(logger: Logger, error: unknown): void {
 function sendDecision(req: Request, res: Response, body: DecisionBody): void {
   // Content negotiation only when text/plain is mentioned at all: most clicks carry no such Accept.
   const accept = req.headers.accept;
-  if (accept?.includes('text/plain') && req.accepts(['application/json', 'text/plain']) === 'text/plain') res.type('text/plain').send(body.fraud_type);
-  else res.json(body);
+  if (accept?.includes('text/plain') && req.accepts(['application/json', 'text/plain']) === 'text/plain') sendText(res, 200, body.fraud_type);
+  else sendJson(res, 200, body);
 }

@@ -183,11 +183,18 @@ export function createClickStore(redis: RedisClient, clock: ServerClock, gate: C
   /** Sends each partition's steps as one pipeline (a device's clicks in order), with WAIT when asked. */
   const runPartitions = async (
     groups: Map<Partition, number[]>,
-    send: (pipeline: ChainableCommander, index: number, partition: Partition) => void,
+    send: (target: CheckTarget, index: number, partition: Partition) => unknown,
     results: Array<[Error | null, unknown]>,
   ) => {
     await Promise.all(
       [...groups].map(async ([partition, indexes]) => {
+        // A lone check without WAIT goes on the client, where auto-pipelining sends the checks of
+        // concurrent requests in one write; a pipeline of its own would be a write per click.
+        if (indexes.length === 1 && !replicas) {
+          const reply = Promise.resolve(send(redis, indexes[0]!, partition));
+          results[indexes[0]!] = await reply.then((value): [null, unknown] => [null, value], (error: Error): [Error, null] => [error, null]);
+          return;
+        }
         const pipeline = redis.pipeline();
         for (const index of indexes) send(pipeline, index, partition);
         const replied = replicas ? await replicated(pipeline, indexes.length) : ((await pipeline.exec()) ?? []);
