@@ -109,7 +109,7 @@ export async function growthSection(ctx: GrowthContext): Promise<GrowthResult> {
         fmt(measured.bytesPerDevice),
         `${fmt(measured.blacklistBytes / growthCase.addresses)} (${mb(measured.blacklistBytes)})`,
         `${fmt(badOf(measured.loads).failed)} / ${fmt(badOf(measured.loads).errors)}`,
-        growthCase.expect === 'cost' ? `+${(measured.redisUsPerClick - baseline.redisUsPerClick).toFixed(1)} µs in Redis` : verdictOf(row) === 'met' ? 'flat' : verdictOf(row),
+        growthCase.expect === 'cost' ? `${signed(measured.redisUsPerClick - baseline.redisUsPerClick)} µs in Redis` : verdictOf(row) === 'met' ? 'flat' : verdictOf(row),
       ];
     });
     const header = [
@@ -220,4 +220,9 @@ async function preloadBlacklist(admin: Redis, key: string, { backend, addresses 
     await (backend === 'cuckoo' ? admin.call('CF.INSERT', key, 'NOCREATE', 'ITEMS', ...ips) : admin.sadd(key, ...ips));
   }
   return (await usedMemory(admin)) - before;
+}
+
+/** `+9.0` or `−2.1`: a difference, signed either way. */
+function signed(n: number): string {
+  return `${n < 0 ? '−' : '+'}${Math.abs(n).toFixed(1)}`;
 }
