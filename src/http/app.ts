@@ -8,6 +8,7 @@ import { clickRoute, type FailMode } from './click-route.js';
 import { errorHandler, notFound } from './errors.js';
 import { jsonBody } from './json-body.js';
 import { livePage } from './live-page.js';
+import { offendersRoute, type OffendersRouteDependencies } from './offenders-route.js';
 import { statsRoute, type StatsRouteDependencies } from './stats-route.js';
 import { viewerAuth, VIEWER_USER } from './viewer-auth.js';
 
@@ -19,6 +20,7 @@ export interface Readiness {
 export interface AppDependencies {
   clicks: ClickStore;
   stats: StatsRouteDependencies;
+  offenders: OffendersRouteDependencies;
   /** Undefined when the admin API is off (no ADMIN_TOKEN). */
   admin: { services: AdminServices; token: string } | undefined;
   readiness: () => Promise<Readiness>;
@@ -40,7 +42,7 @@ export function batchBodyLimit(maxClicks: number): number {
   return Math.max(MAX_BODY_BYTES, maxClicks * MAX_CLICK_JSON_BYTES + BATCH_ENVELOPE_BYTES);
 }
 
-export function createApp({ clicks, stats, admin, readiness, events, failMode, batchMaxClicks, viewerPassword, logger }: AppDependencies): Express {
+export function createApp({ clicks, stats, offenders, admin, readiness, events, failMode, batchMaxClicks, viewerPassword, logger }: AppDependencies): Express {
   const app = express();
   app.disable('x-powered-by');
   // Express would hash every response body into an ETag, POSTs included; no answer here is cached.
@@ -57,12 +59,14 @@ export function createApp({ clicks, stats, admin, readiness, events, failMode, b
     const state = await readiness();
     res.status(state.ready ? 200 : 503).json(state);
   });
-  // The views that show every click (address, device, verdict) or the traffic's volume, read by
-  // people; clicks, probes and the admin API (its own token) never need the viewer password.
+  // The views that show every click (address, device, verdict), the traffic's volume or its
+  // heaviest sources, read by people; clicks, probes and the admin API (its own token) never need
+  // the viewer password.
   const viewer = viewerAuth(viewerPassword);
-  if (viewerPassword === undefined) logger.info('live page, /events and /stats are open: set VIEWER_PASSWORD to require a password');
-  else logger.info(`live page, /events and /stats need VIEWER_PASSWORD (HTTP basic auth, user "${VIEWER_USER}")`);
+  if (viewerPassword === undefined) logger.info('live page, /events, /stats and /offenders are open: set VIEWER_PASSWORD to require a password');
+  else logger.info(`live page, /events, /stats and /offenders need VIEWER_PASSWORD (HTTP basic auth, user "${VIEWER_USER}")`);
   app.get('/stats', viewer, statsRoute(stats));
+  app.get('/offenders', viewer, offendersRoute(offenders));
   app.use(adminRouter(admin?.services, admin?.token, logger));
   app.get('/events', viewer, events);
   app.use(livePage(viewer));

@@ -1,0 +1,49 @@
+--[[
+  A minute's top offenders of one kind (devices or addresses) in one partition: the heaviest
+  "<verdict>:<id>" members by fraud clicks, at most k of them, whatever the traffic.
+
+  "topk": a RedisBloom Top-K (HeavyKeeper), made on the minute's first fraud click. Its memory is
+  fixed when made (width x depth counters and a list of k); a count can come out low when members
+  collide in every row, never high.
+
+  "zset": plain Redis, a sorted set of at most k members scored by count, kept with Space-Saving:
+  a member not in a full set takes the place of the lowest one, with its count plus one. So every
+  member with more than 1/k of the minute's fraud clicks is kept, and a count can come out high by
+  at most the count it took over, never low. Until a minute has more than k members, counts are
+  exact.
+]]
+local OFFENDERS_TYPE = { topk = 'TopK-TYPE', zset = 'zset' }
+
+--- Why `key` cannot hold offenders of `backend` (a key of another type), or nil when it can.
+local function offenders_type_problem(key, backend)
+  local found = redis.call('TYPE', key)['ok']
+  if found == 'none' or found == OFFENDERS_TYPE[backend] then return nil end
+  return 'WRONGTYPE offenders key ' .. key .. ' holds a ' .. found .. ', not a ' .. OFFENDERS_TYPE[backend]
+end
+
+--- Adds one fraud click of `member` to the minute's offenders in `key`, which expire at `expire_at`.
+local function offenders_add(key, backend, member, shape, expire_at)
+  if backend == 'topk' then
+    if redis.call('EXISTS', key) == 0 then
+      redis.call('TOPK.RESERVE', key, shape.k, shape.width, shape.depth, shape.decay)
+    end
+    redis.call('TOPK.INCRBY', key, member, 1)
+  elseif redis.call('ZSCORE', key, member) then
+    redis.call('ZINCRBY', key, 1, member)
+  elseif redis.call('ZCARD', key) < tonumber(shape.k) then
+    redis.call('ZADD', key, 1, member)
+  else
+    local lowest = redis.call('ZPOPMIN', key)
+    redis.call('ZADD', key, tonumber(lowest[2]) + 1, member)
+  end
+  redis.call('PEXPIREAT', key, expire_at)
+end
+
+--- The members and counts in `key`, as a flat list; empty when the key does not exist.
+local function offenders_list(key, backend)
+  if backend == 'topk' then
+    if redis.call('EXISTS', key) == 0 then return {} end
+    return redis.call('TOPK.LIST', key, 'WITHCOUNT')
+  end
+  return redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+end
