@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { bucketStart } from '../domain/decision-entry.js';
 import { fieldProblems } from '../domain/field-problems.js';
 import type { RedisClient } from '../redis/connection.js';
-import { MAX_OFFENDERS_RANGE_MS, OFFENDERS_PER_MINUTE, type Offender, type Offenders } from '../redis/offenders.js';
+import { MAX_OFFENDERS_RANGE_MS, MAX_OFFENDERS, type Offender, type Offenders } from '../redis/offenders.js';
 import { MINUTE_MS } from '../stats/series.js';
 import { TooBusyError, type ConcurrencyLimit } from './concurrency-limit.js';
 import { sendError } from './errors.js';
@@ -11,7 +11,7 @@ import { epochMs } from './stats-route.js';
 
 const DEFAULT_RANGE_MS = 15 * MINUTE_MS;
 const DEFAULT_LIMIT = 10;
-const limitProblem = `limit must be a whole number from 1 to ${OFFENDERS_PER_MINUTE}`;
+const limitProblem = `limit must be a whole number from 1 to ${MAX_OFFENDERS}`;
 
 const querySchema = z.object({
   from: epochMs('from'),
@@ -20,7 +20,7 @@ const querySchema = z.object({
     .string()
     .regex(/^\d{1,4}$/, limitProblem)
     .transform(Number)
-    .pipe(z.number().min(1, limitProblem).max(OFFENDERS_PER_MINUTE, limitProblem))
+    .pipe(z.number().min(1, limitProblem).max(MAX_OFFENDERS, limitProblem))
     .default(DEFAULT_LIMIT),
 });
 
@@ -34,7 +34,7 @@ export interface OffendersRouteDependencies {
 /**
  * `GET /offenders?from=&to=&limit=`: the devices and the addresses with the most fraud clicks over
  * every minute that overlaps [from, to], each with its clicks per verdict. A read is one script per
- * partition over at most 61 minutes of at most OFFENDERS_PER_MINUTE entries each, whatever is asked.
+ * partition over at most 61 minutes of at most 200 entries per kind each, whatever is asked.
  */
 export function offendersRoute({ redis, offenders, reads }: OffendersRouteDependencies): RequestHandler {
   return async (req, res) => {

@@ -46,20 +46,25 @@ export interface Offenders {
   top(redis: RedisClient, from: number, to: number, limit: number): Promise<TopOffenders>;
 }
 
+/** Most offenders of each kind one read answers, and what each partition adds to it. */
+export const MAX_OFFENDERS = 100;
+
 /**
- * Kept per partition, minute and kind: the heaviest OFFENDERS_PER_MINUTE "<verdict>:<id>" members.
- * Full of 25-byte members, a Top-K of that size with these parameters takes about 19 KB (14.5 KB
- * of it from its first fraud click on), a sorted set about 3 KB (a listpack, up to 128 members).
- * Width and depth: about k·ln k / 2 and ln k. Measured on RedisBloom 2.8:
- * - in 3,000 shuffled minutes of 46 members (five of 4 to 10 clicks, 41 of one), every count came
- *   out exact (at depth 4, one minute was not);
- * - the decay, lower than RedisBloom's default of 0.9, keeps a heavy hitter's count from being
- *   worn down by the many one-click members that share its buckets: over five shuffled minutes of
- *   1,000 one-click members and ten of 10 to 19 clicks, all 50 heavy counts came out exact at 0.5,
- *   29 at 0.9 (all were listed).
+ * Kept per partition, minute and kind, as "<verdict>:<id>" members, with about the same memory:
+ * - a Top-K listing its 100 heaviest: about 19 KB full of 25-byte members, 14.5 KB of it from the
+ *   minute's first fraud click on. Width and depth: about k·ln k / 2 and ln k;
+ * - a sorted set of at most 200: about 23 KB full of 25-byte members (3 KB at 100, a listpack).
+ * Measured on Redis Stack 7.4 (RedisBloom 2.8):
+ * - in 3,000 shuffled minutes of 46 members (five of 4 to 10 clicks, 41 of one), every Top-K count
+ *   came out exact (at depth 4, one minute was not);
+ * - in five shuffled minutes of 1,000 one-click members, 60 of 3 and ten of 10 to 19 clicks, every
+ *   store listed all ten heavy members; exact were 48 of their 50 counts with the Top-K, 31 with
+ *   RedisBloom's default decay of 0.9 (the lower decay keeps a heavy hitter from being worn down by
+ *   the one-click members that share its buckets), and 44 with the sorted set (with 100 members,
+ *   13 exact and 47 listed).
  */
-export const OFFENDERS_PER_MINUTE = 100;
-const TOP_K = { width: 250, depth: 5, decay: 0.5 };
+const TOP_K = { k: MAX_OFFENDERS, width: 250, depth: 5, decay: 0.5 };
+const SORTED_SET_MEMBERS = 2 * MAX_OFFENDERS;
 /** The longest range one read adds up: 61 minutes of each partition, one script per partition. */
 export const MAX_OFFENDERS_RANGE_MS = 60 * MINUTE_MS;
 
@@ -83,7 +88,7 @@ export function prepareOffenders(capabilities: RedisCapabilities, { backend, key
           `${fraudType}:${deviceId}`,
           `${fraudType}:${ip}`,
           minute + MINUTE_MS + retentionMs,
-          OFFENDERS_PER_MINUTE,
+          chosen === 'topk' ? TOP_K.k : SORTED_SET_MEMBERS,
           TOP_K.width,
           TOP_K.depth,
           TOP_K.decay,
@@ -104,7 +109,7 @@ export function prepareOffenders(capabilities: RedisCapabilities, { backend, key
               chosen,
               // Each partition's own top: a device is in one partition only, an address in any, and
               // one that is not among a partition's heaviest adds nothing there, as in its minutes.
-              OFFENDERS_PER_MINUTE,
+              MAX_OFFENDERS,
             ) as Promise<[OffenderRow[], OffenderRow[]]>,
         ),
       );

@@ -10,7 +10,7 @@
   a member not in a full set takes the place of the lowest one, with its count plus one. So every
   member with more than 1/k of the minute's fraud clicks is kept, and a count can come out high by
   at most the count it took over, never low. Until a minute has more than k members, counts are
-  exact.
+  exact. (k is larger than the Top-K's: the Top-K also counts what is not on its list.)
 ]]
 local OFFENDERS_TYPE = { topk = 'TopK-TYPE', zset = 'zset' }
 
