@@ -13,6 +13,7 @@ const VIEWS = [
   ['GET', '/', HTML],
   ['GET', '/live/live.js', {}],
   ['GET', '/live/vendor/uPlot.iife.min.js', {}],
+  ['GET', '/live/settings.json', {}],
   ['GET', '/stats', {}],
   ['GET', '/offenders', {}],
   ['GET', '/events', {}],

@@ -69,7 +69,7 @@ export function createApp({ clicks, stats, offenders, admin, readiness, events, 
   app.get('/offenders', viewer, offendersRoute(offenders));
   app.use(adminRouter(admin?.services, admin?.token, logger));
   app.get('/events', viewer, events);
-  app.use(livePage(viewer));
+  app.use(livePage(viewer, { adminApi: admin !== undefined }));
 
   app.use(notFound);
   app.use(errorHandler(logger));
