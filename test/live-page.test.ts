@@ -106,9 +106,9 @@ describe.skipIf(!hasChromium)('the live page in headless Chromium', () => {
       expect(legend['Click spam (device too fast)'], `second ${second}`).toBe(`${bucket.click_spam ?? 0}/s`);
       expect(legend['Time']).toMatch(/^\d{2}\/\d{2}\/\d{4}, \d{2}:\d{2}:\d{2} GMT\+[12]$/);
     }
-    // Off the chart, the legend shows the latest second, not placeholders.
+    // Off the chart, the legend shows the last full second, not placeholders.
     const latest = await legendAt(undefined);
-    expect(latest['Time']).toMatch(/\(latest\)$/);
+    expect(latest['Time']).toMatch(/\(last full second\)$/);
     expect(Object.values(latest).join(' ')).not.toContain('--');
     // Every verdict has its line, named as /stats labels it.
     expect(Object.keys(latest)).toEqual([

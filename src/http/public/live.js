@@ -266,14 +266,15 @@ function searchFeed(id) {
 
 function createChart() {
   const element = $('chart');
-  const last = (u, sidx) => u.data[sidx][u.data[sidx].length - 1];
+  // The chart's last point is the second still under way: the legend gives the one before it.
+  const lastFull = (u, sidx) => u.data[sidx][u.data[sidx].length - 2];
   chart = new uPlot(
     {
       width: element.clientWidth,
       height: 260,
       series: [
-        // With the cursor off the chart, the legend shows the latest second rather than "--".
-        { label: 'Time', value: (u, ts, _s, idx) => (idx == null ? `${secondTime.format(last(u, 0) * 1000)} (latest)` : secondTime.format(ts * 1000)) },
+        // With the cursor off the chart, the legend shows the last full second rather than "--".
+        { label: 'Time', value: (u, ts, _s, idx) => (idx == null ? `${secondTime.format(lastFull(u, 0) * 1000)} (last full second)` : secondTime.format(ts * 1000)) },
         // Steps, since each value is a count over its whole second.
         ...verdicts.map((verdict, i) => ({
           label: labelOf(verdict),
@@ -284,7 +285,7 @@ function createChart() {
           ...(isFraud(verdict) && i % 2 === 0 ? { dash: [6, 4] } : {}),
           points: { show: false },
           paths: uPlot.paths.stepped({ align: 1 }),
-          value: (u, value, sidx, idx) => `${(idx == null ? last(u, sidx) : value).toLocaleString()}/s`,
+          value: (u, value, sidx, idx) => `${(idx == null ? lastFull(u, sidx) : value).toLocaleString()}/s`,
         })),
       ],
       scales: { y: { range: (_chart, _min, max) => [0, Math.max(5, Math.ceil(max * 1.1))] } },
