@@ -125,7 +125,7 @@ describe.each(backends)('blacklist management on the $backend blacklist', ({ bac
     });
 
     it.each([
-      [{ ip: '1.1.1', reason: 'x' }, [{ path: 'ip', message: 'ip must be an IPv4 or IPv6 address' }]],
+      [{ ip: '1.1.1', reason: 'x' }, [{ path: 'ip', message: 'ip must be an IPv4 or IPv6 address, or a range such as 203.0.113.0/24' }]],
       [{ ip: '1.1.1.1' }, [{ path: 'reason', message: 'reason is required' }]],
       [{ ip: '1.1.1.1', reason: 'x', ttl: '5y' }, [{ path: 'ttl', message: 'ttl must be a duration from 1 second to 365 days, such as 3600, "90s", "15m", "1h" or "7d"' }]],
       [{ ip: '1.1.1.1', reason: 'x', ttl: 0 }, [{ path: 'ttl', message: 'ttl must be a duration from 1 second to 365 days, such as 3600, "90s", "15m", "1h" or "7d"' }]],
@@ -172,7 +172,7 @@ describe.each(backends)('blacklist management on the $backend blacklist', ({ bac
       expect(await verdict('203.0.113.30')).toBe('clean');
       const bad = await runCli(api, ['add', '1.1.1', '--reason', 'x']);
       expect(bad.code).toBe(1);
-      expect(bad.stderr.split('\n')[0]).toBe("error: command-argument value '1.1.1' is invalid for argument 'ip'. not an IPv4 or IPv6 address.");
+      expect(bad.stderr.split('\n')[0]).toBe("error: command-argument value '1.1.1' is invalid for argument 'ip'. not an IPv4 or IPv6 address, or a range such as 203.0.113.0/24.");
     });
   });
 });
