@@ -42,10 +42,12 @@ end
 
 -- A script that fails half-way keeps what it wrote, and the entry, still pending, would be counted
 -- again: so the offenders' keys are checked before anything is written, and written last.
+local new = {}
 if offenders ~= '' then
   for i = 2, 3 do
-    local problem = offenders_type_problem(KEYS[i], offenders)
-    if problem then return redis.error_reply(problem) end
+    local fresh, problem = offenders_check(KEYS[i], offenders)
+    if fresh == nil then return redis.error_reply(problem) end
+    new[i] = fresh
   end
 end
 
@@ -71,8 +73,8 @@ end
 
 if offenders ~= '' then
   local shape = { k = ARGV[7], width = ARGV[8], depth = ARGV[9], decay = ARGV[10] }
-  offenders_add(KEYS[2], offenders, ARGV[4], shape, ARGV[6])
-  offenders_add(KEYS[3], offenders, ARGV[5], shape, ARGV[6])
+  offenders_add(KEYS[2], offenders, ARGV[4], shape, ARGV[6], new[2])
+  offenders_add(KEYS[3], offenders, ARGV[5], shape, ARGV[6], new[3])
 end
 
 redis.call('XACK', stream, group, id)

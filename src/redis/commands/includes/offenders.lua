@@ -14,29 +14,33 @@
 ]]
 local OFFENDERS_TYPE = { topk = 'TopK-TYPE', zset = 'zset' }
 
---- Why `key` cannot hold offenders of `backend` (a key of another type), or nil when it can.
-local function offenders_type_problem(key, backend)
+--- Whether `key` is new (true) or already holds offenders of `backend` (false); nil and why when it
+--- holds something else.
+local function offenders_check(key, backend)
   local found = redis.call('TYPE', key)['ok']
-  if found == 'none' or found == OFFENDERS_TYPE[backend] then return nil end
-  return 'WRONGTYPE offenders key ' .. key .. ' holds a ' .. found .. ', not a ' .. OFFENDERS_TYPE[backend]
+  if found == 'none' then return true end
+  if found == OFFENDERS_TYPE[backend] then return false end
+  return nil, 'WRONGTYPE offenders key ' .. key .. ' holds a ' .. found .. ', not a ' .. OFFENDERS_TYPE[backend]
 end
 
---- Adds one fraud click of `member` to the minute's offenders in `key`, which expire at `expire_at`.
-local function offenders_add(key, backend, member, shape, expire_at)
+--- Adds one fraud click of `member` to the minute's offenders in `key` (`new`: see offenders_check);
+--- a new key expires at `expire_at`, with its minute.
+local function offenders_add(key, backend, member, shape, expire_at, new)
   if backend == 'topk' then
-    if redis.call('EXISTS', key) == 0 then
+    if new then
       redis.call('TOPK.RESERVE', key, shape.k, shape.width, shape.depth, shape.decay)
     end
     redis.call('TOPK.INCRBY', key, member, 1)
-  elseif redis.call('ZSCORE', key, member) then
-    redis.call('ZINCRBY', key, 1, member)
-  elseif redis.call('ZCARD', key) < tonumber(shape.k) then
-    redis.call('ZADD', key, 1, member)
-  else
-    local lowest = redis.call('ZPOPMIN', key)
-    redis.call('ZADD', key, tonumber(lowest[2]) + 1, member)
+  -- XX: only a member already there; it answers nil (false here) for any other.
+  elseif not redis.call('ZADD', key, 'XX', 'INCR', 1, member) then
+    if redis.call('ZCARD', key) < tonumber(shape.k) then
+      redis.call('ZADD', key, 1, member)
+    else
+      local lowest = redis.call('ZPOPMIN', key)
+      redis.call('ZADD', key, tonumber(lowest[2]) + 1, member)
+    end
   end
-  redis.call('PEXPIREAT', key, expire_at)
+  if new then redis.call('PEXPIREAT', key, expire_at) end
 end
 
 --- The members and counts in `key`, as a flat list; empty when the key does not exist.
