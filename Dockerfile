@@ -1,9 +1,10 @@
 # syntax=docker/dockerfile:1
 # The decision service: `ROLE=api` (HTTP API), `ROLE=worker` (stream worker) or `ROLE=all` (both).
 # docker-compose.yml runs one of each, with Redis Stack and Grafana.
+# Node 24, the LTS line that .ci/run also runs the whole test suite on.
 
 # --- build: compile TypeScript (and copy the Lua scripts) into dist/ ---
-FROM node:20-slim AS build
+FROM node:24-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -13,7 +14,7 @@ COPY src ./src
 RUN npm run build
 
 # --- runtime: production dependencies and dist/ only ---
-FROM node:20-slim AS runtime
+FROM node:24-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./

@@ -19,6 +19,7 @@ import { createServerClock } from '../src/redis/server-clock.js';
 import { createRedisClient } from '../src/redis/connection.js';
 import { streamGroupState } from '../src/redis/decision-stream.js';
 import { startLocalRedis, type LocalRedisServer } from '../src/redis/local-server.js';
+import { privateRedisUrl } from '../src/redis/private-redis.js';
 import { startWorker } from '../src/worker/start-worker.js';
 
 const ROUNDS = 3;
@@ -54,14 +55,20 @@ interface Row {
 const rows: Row[] = [];
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
+// REDIS_URL (or REDIS_HOST/REDIS_PORT); else the private Redis of a running `npm start` on the same
+// data folder (the bench's keys have a namespace of their own and are deleted at the end); else a
+// private redis-server of its own in a temporary folder.
+const settings = parseConfig(process.env);
+if (!settings.ok) throw new Error(settings.problems.join('\n'));
 let localRedis: LocalRedisServer | undefined;
 let dataDir: string | undefined;
-let redisUrl = process.env.REDIS_URL;
+let redisUrl = settings.config.redis.url ?? (await privateRedisUrl(settings.config.redis.dataDir, 0).catch(() => undefined));
 if (!redisUrl) {
   dataDir = mkdtempSync(join(tmpdir(), 'click-fraud-bench-'));
   localRedis = await startLocalRedis({ dataDir });
   redisUrl = localRedis.url;
 }
+log(`Redis: ${redisUrl}${localRedis ? ' (a private redis-server of its own)' : ''}`);
 const admin = new Redis(redisUrl);
 
 try {

@@ -19,7 +19,8 @@ export const SETTINGS = {
   REDIS_CLUSTER_NODES: { default: undefined, secret: true, doc: 'A Redis Cluster instead of one server: some of its nodes, comma-separated, as `host:port` or `redis://[user:password@]host:port` (`rediss://` for TLS; the first one\'s credentials apply to all). Wins over REDIS_URL.' },
   REDIS_HOST: { default: undefined, doc: 'Redis host, as in the reference article (used when REDIS_URL is not set).' },
   REDIS_PORT: { default: undefined, doc: 'Redis port with REDIS_HOST (6379 when only the host is given).' },
-  REDIS_DATA_DIR: { default: '.redis-data', doc: 'With no Redis configured, `npm start` runs a private `redis-server` with its data (AOF) in this folder.' },
+  REDIS_DATA_DIR: { default: '.redis-data', doc: 'With no Redis configured, `npm start` runs a private `redis-server` with its data (AOF) in this folder, and records there (`private-redis.json`) where it listens: the worker, the blacklist CLI and the bench use that Redis when no Redis is configured.' },
+  REDIS_PRIVATE_PORT: { default: '6379', doc: 'Port of that private Redis when it is free; when it is taken, a free port, which the start-up log names. `0`: always a free port.' },
   REDIS_SERVER_BIN: { default: undefined, doc: 'Server program of that private Redis (a name on PATH or a path). Unset: `redis-stack-server` (Redis Stack, with the modules) when on PATH, else `redis-server`.' },
   REDIS_TIMEOUT_MS: { default: '250', doc: 'Longest a click waits for Redis before it is answered 503 (or degraded, see FAIL_MODE); a batch waits this plus 1 ms for each of its clicks and each click already waiting in the process. A check that reaches Redis later records nothing.' },
   REDIS_WAIT_REPLICAS: { default: '0', doc: 'Opt-in durability: after each check, `WAIT` until this many replicas of its master have it (at most REDIS_WAIT_TIMEOUT_MS). 0: no wait; replication is asynchronous, so a decision acknowledged just before its master dies can be lost with it.' },
@@ -46,6 +47,7 @@ export const SETTINGS = {
   WORKER_BLOCK_MS: { default: '1000', doc: 'How long an idle worker waits for new decisions per read (`XREADGROUP BLOCK`).' },
   WORKER_CLAIM_IDLE_MS: { default: '30000', doc: 'A decision left pending this long by a worker (one that died, say) is claimed by another (`XAUTOCLAIM`).' },
   WORKER_MAX_DELIVERIES: { default: '5', doc: 'A decision that fails this many deliveries moves to the dead-letter stream instead of blocking the group.' },
+  WORKER_METRICS_PORT: { default: undefined, doc: 'With ROLE=worker, the port on which the worker answers `GET /metrics` for Prometheus (on HOST). Unset: no such port. A worker beside the API (ROLE=all) is in the API\'s `/metrics`.' },
   DEAD_LETTER_STREAM_NAME: { default: 'fraud:decisions:dead', doc: 'Stream of decisions that could not be counted, each with the reason.' },
   STATS_BACKEND: { default: 'auto', doc: '`auto`: RedisTimeSeries where loaded, else plain Redis hashes. `timeseries` or `hash` force one (`timeseries` refuses to start without the module).' },
   STATS_RETENTION_SEC: { default: '86400', doc: 'How long per-second counts are kept.' },
@@ -126,6 +128,7 @@ const envSchema = z.object({
   REDIS_HOST: z.string().trim().min(1).optional(),
   REDIS_PORT: wholeNumber(1, 65_535).optional(),
   REDIS_DATA_DIR: z.string().min(1),
+  REDIS_PRIVATE_PORT: wholeNumber(0, 65_535),
   REDIS_SERVER_BIN: z.string().trim().min(1).optional(),
   REDIS_TIMEOUT_MS: wholeNumber(1, 60_000),
   REDIS_WAIT_REPLICAS: wholeNumber(0, 16),
@@ -162,6 +165,7 @@ const envSchema = z.object({
   WORKER_BLOCK_MS: wholeNumber(1, 60_000),
   WORKER_CLAIM_IDLE_MS: wholeNumber(1, 86_400_000),
   WORKER_MAX_DELIVERIES: wholeNumber(1, 1000),
+  WORKER_METRICS_PORT: wholeNumber(0, 65_535).optional(),
   DEAD_LETTER_STREAM_NAME: keyName,
   STATS_BACKEND: z.enum(['auto', 'timeseries', 'hash'], 'must be auto, timeseries or hash'),
   STATS_RETENTION_SEC: wholeNumber(60, 31_536_000),
@@ -204,6 +208,8 @@ export interface Config {
      */
     url: string | undefined;
     dataDir: string;
+    /** Port of the private Redis when free; 0: any free port. */
+    privatePort: number;
     /** Undefined: redis-stack-server when on PATH, else redis-server. */
     serverBin: string | undefined;
     timeoutMs: number;
@@ -231,6 +237,8 @@ export interface Config {
     claimIdleMs: number;
     maxDeliveries: number;
     deadLetterKey: string;
+    /** With ROLE=worker, where it serves GET /metrics; undefined: nowhere. */
+    metricsPort: number | undefined;
   };
   stats: {
     backend: 'auto' | StatsBackend;
@@ -296,6 +304,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
       redis: {
         url: e.REDIS_CLUSTER_NODES ?? e.REDIS_URL ?? redisUrlFromHostPort(e.REDIS_HOST, e.REDIS_PORT),
         dataDir: e.REDIS_DATA_DIR,
+        privatePort: e.REDIS_PRIVATE_PORT,
         serverBin: e.REDIS_SERVER_BIN,
         timeoutMs: e.REDIS_TIMEOUT_MS,
         maxInFlight: e.REDIS_MAX_IN_FLIGHT,
@@ -320,6 +329,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
         claimIdleMs: e.WORKER_CLAIM_IDLE_MS,
         maxDeliveries: e.WORKER_MAX_DELIVERIES,
         deadLetterKey: e.DEAD_LETTER_STREAM_NAME,
+        metricsPort: e.WORKER_METRICS_PORT,
       },
       stats: {
         backend: e.STATS_BACKEND,

@@ -9,7 +9,7 @@ describe('parseConfig', () => {
       config: {
         role: 'all',
         http: { port: 5000, host: '0.0.0.0', processes: 1, batchMaxClicks: 1000, requestTimeoutMs: 30_000, headersTimeoutMs: 10_000 },
-        redis: { url: undefined, dataDir: '.redis-data', serverBin: undefined, timeoutMs: 250, maxInFlight: 10_000, waitReplicas: undefined },
+        redis: { url: undefined, dataDir: '.redis-data', privatePort: 6379, serverBin: undefined, timeoutMs: 250, maxInFlight: 10_000, waitReplicas: undefined },
         rules: {
           ip_blacklist: { mode: 'enforce' },
           ip_range: { mode: 'enforce' },

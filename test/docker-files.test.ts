@@ -212,7 +212,10 @@ describe('Dockerfile', () => {
     const build = stages.slice(0, -1).flat();
     expect(build.some((i) => i.keyword === 'RUN' && /\bnpm ci\b/.test(i.args))).toBe(true);
     expect(build.some((i) => i.keyword === 'RUN' && /\bnpm run build\b/.test(i.args))).toBe(true);
-    expect(runtime[0]!.args).toMatch(/^node:20(\.[\d.]+)?-(slim|alpine)/);
+    // Both stages on the Node LTS that .ci/run runs the suite on.
+    const tested = /^lts_node=(\d+)\./m.exec(read('.ci/run'))?.[1];
+    expect(tested, 'lts_node in .ci/run').toBeDefined();
+    for (const stage of stages) expect(stage[0]!.args).toMatch(new RegExp(`^node:${tested}(\\.[\\d.]+)?-(slim|alpine)`));
     expect(runtime.some((i) => i.keyword === 'RUN' && /\bnpm ci\b.*--omit=dev/.test(i.args))).toBe(true);
     expect(runtime.some((i) => i.keyword === 'COPY' && /--from=\S+\s+\S*dist\S*\s/.test(i.args))).toBe(true);
   });

@@ -13,8 +13,13 @@ const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
 /** As in the report this answers: Redis stopped (SIGSTOP) for 30 s while about 1,300 clicks/s arrive. */
 const HANG_MS = 30_000;
 const RATE_PER_SECOND = 1300;
-/** Bounds, not speed targets: memory that grew by 390 MB before now stays within a few tens of MB. */
-const MAX_RSS_GROWTH_MB = 50;
+/**
+ * Bounds, not speed targets: memory that grew by 390 MB before now stays within a few tens of MB.
+ * Node 24's V8 lets the young generation grow larger before it collects than Node 20's: the same
+ * run measured 23 MB on Node 20 and 78 MB on Node 24 (50 MB with --max-semi-space-size=16), so the
+ * bound leaves room for that and still catches a queue that grows with the hang.
+ */
+const MAX_RSS_GROWTH_MB = 100;
 const MAX_RECOVERY_MS = 2000;
 
 interface Answer {

@@ -22,7 +22,8 @@ describe.each(servers)('detection rules on $name', ({ url, hammer }) => {
   describe.skipIf(!url)('', () => {
     let api: TestApi;
     beforeAll(async () => {
-      api = await startTestApi({ ADMIN_TOKEN: TOKEN }, url);
+      // Three round trips a click on a cluster, on a machine shared with the rest of the suite.
+      api = await startTestApi({ ADMIN_TOKEN: TOKEN, REDIS_TIMEOUT_MS: '1000' }, url);
     });
     afterAll(() => api?.close());
 

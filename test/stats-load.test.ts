@@ -32,13 +32,17 @@ process.stdout.write(JSON.stringify(statuses));
 `;
 const READERS = 32;
 const CLICKS = 300;
-/** A bound on a click's time while statistics are read as hard as possible, not a speed target. */
-const MAX_P99_MS = 50;
+/**
+ * Starved, clicks took 1.2 s to 11.9 s here; served beside the reads, a few ms (p50 about 4 ms, p99
+ * 30 to 60 ms on this 2-core machine, depending on its load). The bound tells the two apart without
+ * being a speed target: those belong in `npm run bench`.
+ */
+const MAX_P99_MS = 500;
 
 /**
  * Statistics cannot starve clicks: with /stats read by 32 clients at once, each asking for the most
- * expensive ranges there are (a day in minutes, an hour in seconds, over full counters), a click
- * still takes under 50 ms at p99.
+ * expensive ranges there are (a day in minutes, an hour in seconds, over full counters), clicks are
+ * still answered in a few ms, never behind the reads.
  */
 describe('clicks while /stats is read as hard as possible (hash counters, full for a day)', () => {
   const config = testConfig({ STATS_BACKEND: 'hash' });
@@ -73,7 +77,7 @@ describe('clicks while /stats is read as hard as possible (hash counters, full f
     redis.disconnect();
   });
 
-  it(`keeps p99 of a click under ${MAX_P99_MS} ms`, async () => {
+  it(`answers every click, none waiting behind the reads (p99 under ${MAX_P99_MS} ms)`, async () => {
     // The readers are another process, as they would be other machines: only the clicks are timed here.
     const readers = spawn(process.execPath, ['--input-type=module', '-e', READERS_SCRIPT, base, String(READERS)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let report = '';

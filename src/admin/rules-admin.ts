@@ -12,6 +12,8 @@ export interface RulesAdmin {
   replace(rules: RuleSet): Promise<VersionedRuleSet>;
   /** Back to the rule set of the environment (RULES, CLICK_SPAM_*) this process was started with. */
   reset(): Promise<VersionedRuleSet>;
+  /** Puts back a rule set read before, with its source, as the next version: a tool that changed the rules for a while does, when done. */
+  restore(previous: VersionedRuleSet): Promise<VersionedRuleSet>;
 }
 
 export function createRulesAdmin(redis: RedisClient, key: string, environment: RuleSet): RulesAdmin {
@@ -19,5 +21,6 @@ export function createRulesAdmin(redis: RedisClient, key: string, environment: R
     current: () => readRules(redis, key),
     replace: (rules) => writeRules(redis, key, rules, 'admin'),
     reset: () => writeRules(redis, key, environment, 'environment'),
+    restore: (previous) => writeRules(redis, key, previous.rules, previous.source),
   };
 }

@@ -13,13 +13,19 @@ import { MAX_SOURCE_LENGTH, MAX_TTL_SECONDS, parseBanReason, parseBanRequest, pa
 import type { FieldProblem } from '../domain/field-problems.js';
 import { canonicalAddressOrRange } from '../domain/ip.js';
 import { parseRuleSet } from '../domain/rules.js';
+import { privateRedisUrl } from '../redis/private-redis.js';
+import { VERSION } from '../version.js';
 
 /**
  * `npm run blacklist -- <command>`: the admin API's operations, straight against Redis with the
- * same code. Settings (REDIS_URL, IP_CUCKOO_FILTER_NAME, KEY_PREFIX, ...) come from the environment.
+ * same code. Settings (REDIS_URL, IP_CUCKOO_FILTER_NAME, KEY_PREFIX, ...) come from the environment;
+ * with no Redis configured, it uses the private Redis of the service on the same data folder.
  */
 const program = new Command('blacklist')
-  .description('Manage the IP blacklist of the click fraud API (the settings come from the same environment variables as the service).')
+  .description(
+    'Manage the IP blacklist of the click fraud API. The settings come from the same environment variables as the service (node dist/main.js --help lists them): REDIS_URL, or with no Redis configured the private Redis that npm start runs in REDIS_DATA_DIR (.redis-data).',
+  )
+  .version(VERSION)
   .showHelpAfterError('(add --help after the command for its options)');
 
 program
@@ -211,8 +217,8 @@ async function withAdmin(work: (admin: BlacklistAdmin, tools: { allowlist: Allow
   const parsed = parseConfig(process.env);
   if (!parsed.ok) fail(parsed.problems.map((problem) => `Invalid setting: ${problem}`).join('\n'));
   const config = parsed.config;
-  if (config.redis.url === undefined) fail('Set REDIS_URL (or REDIS_HOST/REDIS_PORT) to the Redis of the service.');
-  const opened = await openBlacklistAdmin(config, config.redis.url).catch((error: Error) => fail(error.message));
+  const redisUrl = config.redis.url ?? (await privateRedisUrl(config.redis.dataDir).catch((error: Error) => fail(error.message)));
+  const opened = await openBlacklistAdmin(config, redisUrl).catch((error: Error) => fail(error.message));
   try {
     await work(opened.admin, opened);
   } catch (error) {

@@ -1,6 +1,6 @@
 import { MAX_ID_LENGTH } from './click.js';
 import { MAX_IP_LENGTH } from './ip.js';
-import { RULES, type RuleHit, type RuleName } from './rules.js';
+import { orderedHit, RULES, type RuleHit, type RuleName } from './rules.js';
 import { characterCount } from './text.js';
 import { isFraudType, statusOf, type FraudType, type Status } from './verdict.js';
 
@@ -35,7 +35,7 @@ function readHits(json: string | undefined): RuleHit[] | undefined {
   try {
     const parsed: unknown = JSON.parse(json);
     const hits = Array.isArray(parsed) ? parsed : [parsed];
-    return hits.every((hit) => typeof hit === 'object' && hit !== null && (RULES as readonly string[]).includes((hit as RuleHit).rule)) ? (hits as RuleHit[]) : undefined;
+    return hits.every((hit) => typeof hit === 'object' && hit !== null && (RULES as readonly string[]).includes((hit as RuleHit).rule)) ? (hits as RuleHit[]).map(orderedHit) : undefined;
   } catch {
     return undefined;
   }

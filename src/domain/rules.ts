@@ -44,6 +44,14 @@ export interface RuleHit {
   window_sec?: number;
 }
 
+/**
+ * A hit as the scripts wrote it (cjson orders an object's fields by chance), with its fields in the
+ * order people read them: the rule, what it saw, its limit and window.
+ */
+export function orderedHit({ rule, observed, limit, window_sec }: RuleHit): RuleHit {
+  return { rule, observed, ...(limit === undefined ? {} : { limit }), ...(window_sec === undefined ? {} : { window_sec }) };
+}
+
 const mode = z.enum(RULE_MODES, { error: `mode must be one of ${RULE_MODES.join(', ')}` });
 const velocity = (defaults: { mode: RuleMode; threshold: number; window_sec: number }) =>
   z

@@ -27,7 +27,7 @@ export interface AdminServices {
   rules: RulesAdmin;
 }
 
-const allowRequestSchema = z
+export const allowRequestSchema = z
   .object(
     {
       ip: ipOrRangeField.optional(),
@@ -39,7 +39,7 @@ const allowRequestSchema = z
   .strict()
   .refine((body) => (body.ip === undefined) !== (body.device_id === undefined), { message: 'give one of ip (an address or range) and device_id', path: ['ip'] });
 
-const pageSchema = z.object({
+export const pageSchema = z.object({
   offset: z.string().regex(/^\d{1,9}$/, 'offset must be a whole number').transform(Number).default(0),
   limit: z
     .string()

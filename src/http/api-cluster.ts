@@ -30,7 +30,8 @@ export function startApiCluster(count: number, redisUrl: string, logger: Logger,
       recentExits.push(now);
       while (recentExits.length > 0 && recentExits[0]! < now - RESTART_BUDGET.windowMs) recentExits.shift();
       if (recentExits.length > RESTART_BUDGET.exits) return onGiveUp(`API processes keep exiting (last: code ${code}, signal ${signal})`);
-      logger.error({ pid: worker.process.pid, code, signal }, 'API process exited; starting another');
+      // pino's own `pid` is this primary's; the process that exited is `apiPid`.
+      logger.error({ apiPid: worker.process.pid, code, signal }, 'API process exited; starting another');
       fork();
     });
     return worker;

@@ -1,8 +1,11 @@
 import express, { type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
+import type { ApiMetrics } from '../metrics.js';
 import type { ClickStore } from '../redis/click-store.js';
 import { MAX_CLICK_JSON_BYTES } from '../domain/click.js';
 import { adminRouter, type AdminServices } from './admin-routes.js';
+import { VERSION } from '../version.js';
+import { apiDocs } from './api-docs.js';
 import { batchRoute } from './batch-route.js';
 import { clickRoute, type FailMode } from './click-route.js';
 import { errorHandler, notFound } from './errors.js';
@@ -30,6 +33,9 @@ export interface AppDependencies {
   batchMaxClicks: number;
   /** Password of the read-only views (VIEWER_PASSWORD); undefined: they are open. */
   viewerPassword: string | undefined;
+  metrics: ApiMetrics;
+  /** `GET /metrics`: this process's metrics, or every API process's added up (API_PROCESSES > 1). */
+  metricsText: () => Promise<string>;
   logger: Logger;
 }
 
@@ -42,18 +48,29 @@ export function batchBodyLimit(maxClicks: number): number {
   return Math.max(MAX_BODY_BYTES, maxClicks * MAX_CLICK_JSON_BYTES + BATCH_ENVELOPE_BYTES);
 }
 
-export function createApp({ clicks, stats, offenders, admin, readiness, events, failMode, batchMaxClicks, viewerPassword, logger }: AppDependencies): Express {
+export function createApp(dependencies: AppDependencies): Express {
+  const { clicks, stats, offenders, admin, readiness, events, failMode, batchMaxClicks, viewerPassword, metrics, metricsText, logger } = dependencies;
   const app = express();
   app.disable('x-powered-by');
   // Express would hash every response body into an ETag, POSTs included; no answer here is cached.
   app.disable('etag');
+  app.use(measureRequests(metrics));
 
   // The click routes first: every click would otherwise be matched against each route above it.
   app.post('/', jsonBody(MAX_BODY_BYTES), clickRoute({ clicks, failMode, logger }));
   app.post('/batch', jsonBody(batchBodyLimit(batchMaxClicks)), batchRoute({ clicks, maxClicks: batchMaxClicks, failMode, logger }));
 
+  // Counts and times, no device id or address: open, as Prometheus scrapers expect.
+  app.get('/metrics', async (_req, res) => {
+    try {
+      res.type('text/plain; version=0.0.4; charset=utf-8').send(await metricsText());
+    } catch (error) {
+      logger.warn({ err: (error as Error).message }, 'cannot gather the metrics');
+      res.status(503).json({ error: 'metrics_unavailable', message: 'the metrics could not be gathered; retry in a moment' });
+    }
+  });
   app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
+    res.json({ status: 'ok', version: VERSION });
   });
   app.get('/readyz', async (_req, res) => {
     const state = await readiness();
@@ -69,9 +86,28 @@ export function createApp({ clicks, stats, offenders, admin, readiness, events, 
   app.get('/offenders', viewer, offendersRoute(offenders));
   app.use(adminRouter(admin?.services, admin?.token, logger));
   app.get('/events', viewer, events);
+  app.use(apiDocs({ version: VERSION, batchMaxClicks }));
   app.use(livePage(viewer, { adminApi: admin !== undefined }));
 
   app.use(notFound);
   app.use(errorHandler(logger));
   return app;
+}
+
+/**
+ * Times every request by the route it matched (as declared: `/admin/blacklist/:ip`, never the
+ * address), its method and status class. The live page's event streams last as long as the page
+ * is open: they are counted as open streams instead.
+ */
+function measureRequests(metrics: ApiMetrics): RequestHandler {
+  return (req, res, next) => {
+    if (req.path === '/events') return next();
+    const started = process.hrtime.bigint();
+    res.once('finish', () => {
+      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      metrics.requests.observe({ route, method: req.method, status_class: `${Math.floor(res.statusCode / 100)}xx` }, seconds);
+    });
+    next();
+  };
 }

@@ -4,8 +4,8 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sendError } from './errors.js';
 
-/** The page's own files; the build copies them next to this module (scripts/copy-assets.mjs). */
-const publicDir = fileURLToPath(new URL('./public/', import.meta.url));
+/** The page's own files; the build copies them next to this module (scripts/build.mjs). */
+export const publicDir = fileURLToPath(new URL('./public/', import.meta.url));
 /** uPlot draws the chart; it is served from its npm package, so there is no copy to keep current. */
 const uPlotDir = dirname(createRequire(import.meta.url).resolve('uplot/dist/uPlot.iife.min.js'));
 
@@ -13,7 +13,7 @@ const uPlotDir = dirname(createRequire(import.meta.url).resolve('uplot/dist/uPlo
  * Only this origin's scripts, styles and connections: the feed shows ids that any client posted,
  * and the page writes them as text, but a policy is the second line of defence.
  */
-const PAGE_HEADERS = {
+export const PAGE_HEADERS = {
   'Content-Security-Policy':
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
   'X-Content-Type-Options': 'nosniff',

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { createApiMetrics, measuredClickStore, type ApiMetrics } from '../metrics.js';
 import type { Config } from '../config.js';
 import { createApp, type Readiness } from './app.js';
 import { listen } from './server.js';
@@ -57,7 +58,15 @@ export interface ApiService {
 }
 
 /** Connects to Redis, finds what it can do, prepares the blacklist, and serves the API. */
-export async function startApi(config: Config, redisUrl: string, logger: Logger): Promise<ApiService> {
+export interface ApiOptions {
+  metrics?: ApiMetrics;
+  /** What GET /metrics answers (main.ts adds the worker's, or other API processes'). Default: `metrics`. */
+  metricsText?: () => Promise<string>;
+}
+
+export async function startApi(config: Config, redisUrl: string, logger: Logger, options: ApiOptions = {}): Promise<ApiService> {
+  const metrics = options.metrics ?? createApiMetrics();
+  const metricsText = options.metricsText ?? (() => metrics.registry.metrics());
   // Start-up, readiness, /stats and the admin API: every command bounded by ioredis' own timeout,
   // longer than a click's, since none of these is on a click's path.
   const { redis, capabilities } = await connectRedis({
@@ -121,7 +130,7 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
         return { ready: false, status: 'redis_unavailable', error: (error as Error).message, ...details };
       }
     };
-    const clicks = createClickStore(clicksRedis, clock, gate, {
+    const clicks = measuredClickStore(createClickStore(clicksRedis, clock, gate, {
       keyspace,
       blacklist,
       rules: ruleBook,
@@ -130,7 +139,7 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
       lookupFirst: cluster,
       replicas: config.redis.waitReplicas,
       onUnreplicated: () => (unreplicated += 1),
-    });
+    }), metrics);
     const feed = createDecisionFeed(
       follower,
       redis,
@@ -138,6 +147,7 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
       logger,
     );
     const events = createLiveEvents(feed, { maxStreams: config.live.maxEventStreams, ...LIVE_FEED }, logger);
+    metrics.countEventStreams(() => events.open);
     const reads = createStatsReads();
     const app = createApp({
       clicks,
@@ -159,6 +169,8 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger)
       failMode: config.failMode,
       batchMaxClicks: config.http.batchMaxClicks,
       viewerPassword: config.viewer.password,
+      metrics,
+      metricsText,
       logger,
     });
     const http = await listen(app, config.http);

@@ -29,7 +29,7 @@ export const epochMs = (name: string) =>
     .transform(Number)
     .optional();
 
-const querySchema = z.object({
+export const querySchema = z.object({
   from: epochMs('from'),
   to: epochMs('to'),
   bucket: z

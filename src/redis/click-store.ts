@@ -1,13 +1,13 @@
 import type { ChainableCommander } from 'ioredis';
 import type { Click } from '../domain/click.js';
 import { addressHex } from '../domain/ip.js';
-import type { RuleHit } from '../domain/rules.js';
+import { orderedHit, type RuleHit } from '../domain/rules.js';
 import { isFraudType, type RecordedVerdict } from '../domain/verdict.js';
 import type { Blacklist } from './blacklist.js';
 import type { CommandGate } from './command-gate.js';
 import type { RedisClient } from './connection.js';
 import type { Keyspace, Partition } from './keyspace.js';
-import type { RuleBook } from './rule-store.js';
+import type { RuleArgs, RuleBook } from './rule-store.js';
 import type { CheckClickReply, ListKeysArgs } from './scripts.js';
 import type { ServerClock } from './server-clock.js';
 
@@ -101,7 +101,7 @@ export function createClickStore(redis: RedisClient, clock: ServerClock, gate: C
   const deadline = (key: string, budgetMs: number) => Math.floor(clock.now(key) + budgetMs - deadlineMargin(budgetMs));
 
   /** A single Redis: one click's whole step, every lookup and window inside it. */
-  const checkOne = (target: CheckTarget, click: Click, partition: Partition, spec: string, deadlineMs: number): unknown => {
+  const checkOne = (target: CheckTarget, click: Click, partition: Partition, rulesArgs: RuleArgs, deadlineMs: number): unknown => {
     const address = keyspace.address(click.ip);
     const device = click.device_id;
     return target.checkClick(
@@ -116,14 +116,14 @@ export function createClickStore(redis: RedisClient, clock: ServerClock, gate: C
       addressHex(click.ip),
       device,
       click.transaction_id,
-      spec,
+      ...rulesArgs,
       streamMaxLen,
       deadlineMs,
     );
   };
 
   /** A cluster: the device's step, given what the lookup and the address's windows found. */
-  const decideOne = (target: CheckTarget, click: Click, partition: Partition, spec: string, deadlineMs: number, found: Lookup, counts: [number, number]): unknown =>
+  const decideOne = (target: CheckTarget, click: Click, partition: Partition, rulesArgs: RuleArgs, deadlineMs: number, found: Lookup, counts: [number, number]): unknown =>
     target.decideClick(
       partition.window(click.device_id),
       partition.verdicts(click.device_id),
@@ -131,7 +131,7 @@ export function createClickStore(redis: RedisClient, clock: ServerClock, gate: C
       click.ip,
       click.device_id,
       click.transaction_id,
-      spec,
+      ...rulesArgs,
       streamMaxLen,
       deadlineMs,
       found.listed,
@@ -142,8 +142,8 @@ export function createClickStore(redis: RedisClient, clock: ServerClock, gate: C
     );
 
   /** A cluster: the lookups of many clicks in the blacklist's slot, in one command. */
-  const lookUp = async (clicks: Click[], spec: string): Promise<Lookup[]> => {
-    const flat = await redis.lookupAddresses(...listKeys, blacklist.backend, spec, ...clicks.flatMap((click) => [click.ip, addressHex(click.ip), click.device_id]));
+  const lookUp = async (clicks: Click[], rulesArgs: RuleArgs): Promise<Lookup[]> => {
+    const flat = await redis.lookupAddresses(...listKeys, blacklist.backend, ...rulesArgs, ...clicks.flatMap((click) => [click.ip, addressHex(click.ip), click.device_id]));
     return clicks.map((_, i) => ({ listed: Number(flat[3 * i]) as 0 | 1, range: String(flat[3 * i + 1]), allowlisted: Number(flat[3 * i + 2]) as 0 | 1 }));
   };
 
@@ -152,14 +152,14 @@ export function createClickStore(redis: RedisClient, clock: ServerClock, gate: C
    * address's clicks of a batch count in order); [0, 0] without per-address rules, or an error for
    * a click whose step came after its deadline.
    */
-  const recordAddresses = (clicks: Click[], spec: string, budgetMs: number): Promise<Array<[number, number] | Error>> => {
+  const recordAddresses = (clicks: Click[], rulesArgs: RuleArgs, budgetMs: number): Promise<Array<[number, number] | Error>> => {
     const { ip_flood, device_farm } = rules.current().rules;
     if (ip_flood.mode === 'off' && device_farm.mode === 'off') return Promise.resolve(clicks.map(() => [0, 0]));
     return Promise.all(
       clicks.map(async (click) => {
         const address = keyspace.address(click.ip);
         try {
-          const reply = await redis.recordAddress(address.clicks, address.devices, click.device_id, click.transaction_id, spec, deadline(address.clicks, budgetMs));
+          const reply = await redis.recordAddress(address.clicks, address.devices, click.device_id, click.transaction_id, ...rulesArgs, deadline(address.clicks, budgetMs));
           return reply[0] === 'expired' ? new ClickExpiredError() : [Number(reply[0]), Number(reply[1])] as [number, number];
         } catch (error) {
           return error as Error;
@@ -197,7 +197,7 @@ export function createClickStore(redis: RedisClient, clock: ServerClock, gate: C
   };
 
   const decideMany = async (clicks: Click[]): Promise<Array<RecordedVerdict | Error>> => {
-    const spec = rules.spec();
+    const rulesArgs = rules.args();
     const budgetMs = clicks.length === 1 ? timeoutMs : batchTimeoutMs(timeoutMs, clicks.length, gate.inFlight);
     // A device's clicks are all in its partition, so a pipeline per partition keeps their order.
     const byPartition = new Map<Partition, number[]>();
@@ -212,10 +212,10 @@ export function createClickStore(redis: RedisClient, clock: ServerClock, gate: C
     const replies = await gate.run(cost + (replicas ? byPartition.size : 0), budgetMs + waitMs, async () => {
       const results = new Array<[Error | null, unknown]>(clicks.length);
       if (!lookupFirst) {
-        await runPartitions(byPartition, (pipeline, index, partition) => checkOne(pipeline, clicks[index]!, partition, spec, deadlines.get(partition)!), results);
+        await runPartitions(byPartition, (pipeline, index, partition) => checkOne(pipeline, clicks[index]!, partition, rulesArgs, deadlines.get(partition)!), results);
         return results;
       }
-      const [found, counts] = await Promise.all([lookUp(clicks, spec), recordAddresses(clicks, spec, budgetMs)]);
+      const [found, counts] = await Promise.all([lookUp(clicks, rulesArgs), recordAddresses(clicks, rulesArgs, budgetMs)]);
       // A click whose address step failed is not decided: it answers that error.
       const ready = new Map<Partition, number[]>();
       for (const [partition, indexes] of byPartition) {
@@ -228,7 +228,7 @@ export function createClickStore(redis: RedisClient, clock: ServerClock, gate: C
       }
       await runPartitions(
         ready,
-        (pipeline, index, partition) => decideOne(pipeline, clicks[index]!, partition, spec, deadlines.get(partition)!, found[index]!, counts[index] as [number, number]),
+        (pipeline, index, partition) => decideOne(pipeline, clicks[index]!, partition, rulesArgs, deadlines.get(partition)!, found[index]!, counts[index] as [number, number]),
         results,
       );
       return results;
@@ -269,8 +269,8 @@ function toVerdict(reply: CheckClickReply): RecordedVerdict {
     streamId,
     duplicate: Number(duplicate) === 1,
     allowlisted: Number(allowlisted) === 1,
-    reason: reason === '' ? undefined : (JSON.parse(reason) as RuleHit),
-    shadow: shadow === '' ? [] : (JSON.parse(shadow) as RuleHit[]),
+    reason: reason === '' ? undefined : orderedHit(JSON.parse(reason) as RuleHit),
+    shadow: shadow === '' ? [] : (JSON.parse(shadow) as RuleHit[]).map(orderedHit),
     rulesVersion: Number(version),
   };
 }

@@ -19,9 +19,9 @@ export interface LocalRedisServer {
   dataDir: string;
   /** The program that runs it, as found on PATH or given. */
   binary: string;
-  /** Its process id (the tests pause it with SIGSTOP, as a hung server). */
+  /** The server's process id (the tests pause it with SIGSTOP, as a hung server). */
   pid: number;
-  /** Stops the server (it writes its AOF first) and waits for it to exit. */
+  /** Stops the server (it writes its AOF first) and waits for it to exit; done at once if it has. */
   stop(): Promise<void>;
   /** Kills the server at once, as a crash would. */
   kill(): Promise<void>;
@@ -62,9 +62,27 @@ function resolveExecutable(name: string): string | undefined {
 
 const START_TIMEOUT_MS = 10_000;
 
+/**
+ * How the server is run: detached from this process, so that it has its own process group and a
+ * terminal's Ctrl-C (which the terminal sends to its whole foreground group) reaches only this
+ * service, which then drains before it stops the server. Detached, though, it would outlive a crash
+ * of this process; so a small `sh` keeps it on a leash: its standard input is a pipe from this
+ * process, and when that pipe closes (this process stopped it, or exited, or was killed: the kernel
+ * closes it either way) it stops the server with SIGTERM, which writes the AOF first. `sh` itself
+ * exits when the server does, whatever ended it.
+ */
+const LEASH = [
+  // fd 3 keeps the pipe from this process: a job run in the background reads /dev/null instead.
+  'exec 3<&0',
+  '"$@" 3<&- </dev/null &',
+  'server=$!',
+  '{ read -r _ <&3; kill -TERM "$server" 2>/dev/null; } &',
+  'wait "$server"',
+].join('\n');
+
 export interface LocalRedisOptions {
   dataDir: string;
-  /** Bring a stopped server back on the same address; a free port otherwise. */
+  /** This port exactly (to bring a stopped server back on the same address); a free one when not given. */
   port?: number;
   /** Server program (see `findRedisServer`); `redis-server` when not given. */
   binary?: string;
@@ -73,75 +91,105 @@ export interface LocalRedisOptions {
 }
 
 /**
- * Runs a private Redis server on loopback, with its data (append-only file) in `dataDir`. Used
- * when no Redis is configured, and by the tests.
+ * Runs a private Redis server on loopback, with its data (append-only file) in `dataDir`, that
+ * stops when this process ends however it ends. Used when no Redis is configured, and by the tests.
  */
 export async function startLocalRedis({ dataDir, port, binary = 'redis-server', args = [] }: LocalRedisOptions): Promise<LocalRedisServer> {
   const dir = resolve(dataDir);
   mkdirSync(dir, { recursive: true });
   const chosenPort = port ?? (await freePort());
   const child = spawn(
-    binary,
-    // No empty-string arguments: redis-stack-server passes ours on unquoted, so they would vanish.
-    // `--save` with no value turns RDB snapshots off (the AOF is the persistence); the log goes to
-    // stdout, where the server's readiness is read.
-    ['--port', String(chosenPort), '--bind', '127.0.0.1', '--dir', dir, '--save', '--appendonly', 'yes', ...args],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    '/bin/sh',
+    [
+      '-c',
+      LEASH,
+      'redis-leash',
+      binary,
+      // No empty-string arguments: redis-stack-server passes ours on unquoted, so they would vanish.
+      // `--save` with no value turns RDB snapshots off (the AOF is the persistence); the log goes to
+      // stdout, where the server's readiness is read.
+      ...['--port', String(chosenPort), '--bind', '127.0.0.1', '--dir', dir, '--save', '--appendonly', 'yes', ...args],
+    ],
+    { detached: true, stdio: ['pipe', 'pipe', 'pipe'] },
   );
-  await waitUntilReady(child, binary);
-  // However this process ends, the private server ends with it rather than living on orphaned.
-  const stopWithParent = () => child.kill('SIGTERM');
-  process.once('exit', stopWithParent);
-  const exited = new Promise<void>((done) =>
-    child.once('exit', () => {
-      process.off('exit', stopWithParent);
-      done();
-    }),
-  );
-  const stopWith = (signal: NodeJS.Signals) => async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-    await exited;
-  };
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  // Ending the leash after the server has gone writes to a pipe nobody reads: nothing to report.
+  child.stdin?.on('error', () => {});
+  let pid: number;
+  try {
+    pid = await waitUntilReady(child, binary);
+  } catch (error) {
+    child.stdin?.end();
+    throw error;
+  }
+  const running = () => child.exitCode === null && child.signalCode === null;
   return {
     url: `redis://127.0.0.1:${chosenPort}`,
     port: chosenPort,
     dataDir: dir,
     binary,
-    pid: child.pid!,
-    stop: stopWith('SIGTERM'),
-    kill: stopWith('SIGKILL'),
+    pid,
+    async stop() {
+      // Closing the leash is what stops the server (see LEASH).
+      child.stdin?.end();
+      await exited;
+    },
+    async kill() {
+      if (running()) process.kill(pid, 'SIGKILL');
+      await exited;
+      child.stdin?.end();
+    },
   };
 }
 
-function waitUntilReady(child: ChildProcess, binary: string): Promise<void> {
+/** Resolves with the server's own process id (not the leash's) once it accepts connections. */
+function waitUntilReady(child: ChildProcess, binary: string): Promise<number> {
   return new Promise((ready, fail) => {
     let output = '';
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
+      child.stdin?.end();
       fail(new Error(`${binary} did not start within ${START_TIMEOUT_MS} ms:\n${output}`));
     }, START_TIMEOUT_MS);
+    const onError = (error: Error) => settle(() => fail(error));
+    const onExit = (code: number | null) =>
+      settle(() =>
+        // sh answers 127 for a program it cannot find (the one case findRedisServer cannot rule out
+        // beforehand: a redis-server the tests name directly).
+        fail(code === 127 ? new RedisServerNotInstalled(binary === 'redis-server' ? undefined : binary) : new Error(`${binary} exited with code ${code}:\n${output}`)),
+      );
     const settle = (outcome: () => void) => {
       clearTimeout(timer);
       child.stdout?.removeAllListeners('data');
+      child.off('error', onError).off('exit', onExit);
       // Keep draining so a chatty server never blocks on a full pipe.
       child.stdout?.resume();
       child.stderr?.resume();
       outcome();
     };
-    child.once('error', (error: NodeJS.ErrnoException) =>
-      settle(() => fail(error.code === 'ENOENT' ? new RedisServerNotInstalled(binary === 'redis-server' ? undefined : binary) : error)),
-    );
-    child.once('exit', (code) => settle(() => fail(new Error(`${binary} exited with code ${code}:\n${output}`))));
+    child.once('error', onError).once('exit', onExit);
     child.stdout?.on('data', (chunk: Buffer) => {
       output = (output + chunk.toString()).slice(-4000);
-      if (output.includes('Ready to accept connections')) {
-        child.removeAllListeners('exit');
-        settle(ready);
-      }
+      // Redis starts each log line with its process id and role: `1234:M 22 Nov 2026 ... * Ready to accept connections tcp`.
+      const pid = /^(\d+):M .*Ready to accept connections/m.exec(output)?.[1];
+      if (pid !== undefined) settle(() => ready(Number(pid)));
     });
     child.stderr?.on('data', (chunk: Buffer) => {
       output = (output + chunk.toString()).slice(-4000);
     });
+  });
+}
+
+/** `preferred` when nothing listens on it on loopback, else a free port the system picks. */
+export async function portFreeOr(preferred: number): Promise<{ port: number; preferredFree: boolean }> {
+  if (preferred !== 0 && (await listenable(preferred))) return { port: preferred, preferredFree: true };
+  return { port: await freePort(), preferredFree: preferred === 0 };
+}
+
+function listenable(port: number): Promise<boolean> {
+  return new Promise((answer) => {
+    const probe = createServer();
+    probe.once('error', () => answer(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => answer(true)));
   });
 }
 

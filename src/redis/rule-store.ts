@@ -12,7 +12,7 @@ export interface RuleBook {
   /** The rule set every check uses now. */
   current(): VersionedRuleSet;
   /** `current()` as the check scripts read it (see includes/rules.lua). */
-  spec(): string;
+  args(): RuleArgs;
   stop(): void;
 }
 
@@ -21,9 +21,19 @@ export const RULES_POLL_MS = 500;
 
 const MODE_LETTER: Record<RuleMode, string> = { enforce: 'e', shadow: 's', off: 'o' };
 
-/** The rule set as one line of words for the check scripts (includes/rules.lua reads it). */
-export function ruleSpec({ version, rules }: VersionedRuleSet): string {
-  const velocity = (rule: RuleSet['click_spam']) => [MODE_LETTER[rule.mode], rule.threshold, Math.round(rule.window_sec * 1000)];
+/** The rule set as the check scripts take it: 13 arguments, read by position (includes/rules.lua). */
+export type RuleArgs = [
+  version: number,
+  ipBlacklist: string,
+  ipRange: string,
+  ...clickSpam: [mode: string, threshold: number, windowMs: number],
+  ...ipFlood: [mode: string, threshold: number, windowMs: number],
+  ...deviceFarm: [mode: string, threshold: number, windowMs: number],
+  deviceWindowCap: number,
+];
+
+export function ruleArgs({ version, rules }: VersionedRuleSet): RuleArgs {
+  const velocity = (rule: RuleSet['click_spam']): [string, number, number] => [MODE_LETTER[rule.mode], rule.threshold, Math.round(rule.window_sec * 1000)];
   return [
     version,
     MODE_LETTER[rules.ip_blacklist.mode],
@@ -32,7 +42,7 @@ export function ruleSpec({ version, rules }: VersionedRuleSet): string {
     ...velocity(rules.ip_flood),
     ...velocity(rules.device_farm),
     windowBound(rules).device,
-  ].join(' ');
+  ];
 }
 
 /** Reads the stored rule set; undefined when there is none, or it is not one (someone wrote the key by hand). */
@@ -80,7 +90,7 @@ export async function openRuleBook(redis: RedisClient, key: string, seed: RuleSe
   } else if (current.source === 'admin' && !isDeepStrictEqual(current.rules, seed)) {
     logger.warn({ version: current.version }, `rule set v${current.version}, set through the admin API, is in force; the environment's (RULES, CLICK_SPAM_*) is not used until it is reset`);
   }
-  let spec = ruleSpec(current);
+  let args = ruleArgs(current);
   let failing = false;
   // Only the version is read each time: a new rule set is fetched once, when it changes.
   const check = async () => {
@@ -88,7 +98,7 @@ export async function openRuleBook(redis: RedisClient, key: string, seed: RuleSe
     if (version === null) {
       // Redis lost it (restarted empty): store the rules in force again, for every process.
       current = await writeRules(redis, key, current!.rules, current!.source);
-      spec = ruleSpec(current);
+      args = ruleArgs(current);
       logger.warn({ version: current.version }, 'the rule set was gone from Redis; stored the one in force again');
       return;
     }
@@ -96,7 +106,7 @@ export async function openRuleBook(redis: RedisClient, key: string, seed: RuleSe
     const next = await readRules(redis, key);
     if (next === undefined || next.version === current!.version) return;
     current = next;
-    spec = ruleSpec(next);
+    args = ruleArgs(next);
     logger.info({ version: next.version, source: next.source, rules: next.rules }, `rule set v${next.version} now in force`);
   };
   const poll = setInterval(() => {
@@ -111,7 +121,7 @@ export async function openRuleBook(redis: RedisClient, key: string, seed: RuleSe
   poll.unref();
   return {
     current: () => current!,
-    spec: () => spec,
+    args: () => args,
     stop: () => clearInterval(poll),
   };
 }

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Result } from 'ioredis';
 import type { RedisClient } from './connection.js';
+import type { RuleArgs } from './rule-store.js';
 
 /**
  * Every Lua script lives in `commands/<name>-<number of keys>.lua`. Code two scripts share lives in
@@ -56,27 +57,31 @@ export type CheckClickReply =
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     /** A single Redis: see checkClick-12.lua for the keys (12) and arguments. */
-    checkClick(...keysThenArgs: [...keys: ClickKeys, backend: string, ip: string, ipHex: string, deviceId: string, transactionId: string, rules: string, streamMaxLen: number, deadlineMs: number]): Result<CheckClickReply, Context>;
+    checkClick(
+      ...keysThenArgs: [...keys: ClickKeys, backend: string, ip: string, ipHex: string, deviceId: string, transactionId: string, ...rules: RuleArgs, streamMaxLen: number, deadlineMs: number]
+    ): Result<CheckClickReply, Context>;
     /** A cluster, the blacklist's slot: see lookupAddresses-7.lua. Per click: listed, range, allowlisted. */
-    lookupAddresses(...keysThenArgs: [...keys: ListKeysArgs, backend: string, rules: string, ...perClick: string[]]): Result<Array<string | number>, Context>;
+    lookupAddresses(...keysThenArgs: [...keys: ListKeysArgs, backend: string, ...rules: RuleArgs, ...perClick: string[]]): Result<Array<string | number>, Context>;
     /** A cluster, the address's slot: see recordAddress-2.lua. */
-    recordAddress(clicksKey: string, devicesKey: string, deviceId: string, transactionId: string, rules: string, deadlineMs: number): Result<[number, number] | ['expired'], Context>;
+    recordAddress(...keysThenArgs: [clicksKey: string, devicesKey: string, deviceId: string, transactionId: string, ...rules: RuleArgs, deadlineMs: number]): Result<[number, number] | ['expired'], Context>;
     /** A cluster, the device's partition: see decideClick-3.lua. */
     decideClick(
-      windowKey: string,
-      verdictsKey: string,
-      streamKey: string,
-      ip: string,
-      deviceId: string,
-      transactionId: string,
-      rules: string,
-      streamMaxLen: number,
-      deadlineMs: number,
-      listed: 0 | 1,
-      range: string,
-      allowlisted: 0 | 1,
-      addressClicks: number,
-      addressDevices: number,
+      ...keysThenArgs: [
+        windowKey: string,
+        verdictsKey: string,
+        streamKey: string,
+        ip: string,
+        deviceId: string,
+        transactionId: string,
+        ...rules: RuleArgs,
+        streamMaxLen: number,
+        deadlineMs: number,
+        listed: 0 | 1,
+        range: string,
+        allowlisted: 0 | 1,
+        addressClicks: number,
+        addressDevices: number,
+      ]
     ): Result<CheckClickReply, Context>;
     /** See countDecision.lua: the number of keys, the keys, then the arguments. */
     countDecision(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<0 | 1, Context>;

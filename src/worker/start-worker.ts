@@ -3,6 +3,7 @@ import { Cluster } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { settledBy } from '../deadline.js';
+import type { WorkerMetrics } from '../metrics.js';
 import { closeRedis, connectRedis, isCluster, type RedisClient } from '../redis/connection.js';
 import { keepTimeSeriesClusterTold, prepareCounters, type Counters } from '../redis/counters.js';
 import { prepareBlacklist } from '../redis/blacklist.js';
@@ -23,7 +24,7 @@ export interface WorkerService {
  * Connects its own Redis client (its reads block), prepares the counters, and starts counting every
  * partition of the decisions; also ends temporary bans on time, on a second connection.
  */
-export async function startWorker(config: Config, redisUrl: string, logger: Logger): Promise<WorkerService> {
+export async function startWorker(config: Config, redisUrl: string, logger: Logger, metrics?: WorkerMetrics): Promise<WorkerService> {
   const consumer = config.worker.consumer ?? `${hostname()}-${process.pid}`;
   const { redis, capabilities } = await connectRedis({
     url: redisUrl,
@@ -49,7 +50,7 @@ export async function startWorker(config: Config, redisUrl: string, logger: Logg
         redis,
         counters,
         offenders,
-        { ...config.worker, partition, maxLen: config.stream.maxLen, consumer, blocking },
+        { ...config.worker, partition, maxLen: config.stream.maxLen, consumer, blocking, ...(metrics ? { metrics } : {}) },
         logger.child({ worker: consumer, ...(keyspace.partitions.length > 1 ? { partition: partition.index } : {}) }),
       ),
     );

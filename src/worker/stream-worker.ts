@@ -2,6 +2,7 @@ import { ReplyError } from 'ioredis';
 import type { Logger } from 'pino';
 import { readDecisionEntry } from '../domain/decision-entry.js';
 import type { RedisClient } from '../redis/connection.js';
+import type { WorkerMetrics } from '../metrics.js';
 import type { Counters } from '../redis/counters.js';
 import { ensureConsumerGroup, streamGroupState } from '../redis/decision-stream.js';
 import type { Partition } from '../redis/keyspace.js';
@@ -24,6 +25,7 @@ export interface StreamWorkerSettings {
   blocking: boolean;
   claimIdleMs: number;
   maxDeliveries: number;
+  metrics?: WorkerMetrics;
 }
 
 export interface StreamWorker {
@@ -56,7 +58,7 @@ const FIRST_IDLE_WAIT_MS = 10;
  * (XAUTOCLAIM).
  */
 export function createStreamWorker(redis: RedisClient, counters: Counters, offenders: Offenders, settings: StreamWorkerSettings, logger: Logger): StreamWorker {
-  const { partition, maxLen, group, consumer, batchSize, blockMs, blocking, claimIdleMs, maxDeliveries } = settings;
+  const { partition, maxLen, group, consumer, batchSize, blockMs, blocking, claimIdleMs, maxDeliveries, metrics } = settings;
   const stream = { key: partition.stream, maxLen };
   const deadLetterKey = partition.deadLetters;
   let idleWaitMs = FIRST_IDLE_WAIT_MS;
@@ -88,6 +90,8 @@ export function createStreamWorker(redis: RedisClient, counters: Counters, offen
     results.forEach(([error], i) => {
       if (error) failures.push({ id: queued[i]![0], fields: queued[i]![1], reason: error.message });
     });
+    metrics?.counted.inc(results.filter(([error, counted]) => !error && Number(counted) === 1).length);
+    if (failures.length > 0) metrics?.failed.inc(failures.length);
     for (const failure of failures) await retryOrDeadLetter(failure);
   }
 
@@ -111,6 +115,7 @@ export function createStreamWorker(redis: RedisClient, counters: Counters, offen
       stream.maxLen,
       ...fields.slice(0, MAX_DEAD_LETTER_FIELDS),
     );
+    if (moved === 1) metrics?.deadLettered.inc();
     if (moved === 1) logger.error({ entry: id, deliveries, reason, deadLetterStream: deadLetterKey }, 'decision moved to the dead-letter stream');
   }
 
@@ -147,9 +152,12 @@ export function createStreamWorker(redis: RedisClient, counters: Counters, offen
     return next;
   }
 
+  /** Decisions not yet counted, for the dashboard (RedisTimeSeries) and /metrics. */
   async function recordLag(): Promise<void> {
     const state = await streamGroupState(redis, stream.key, group);
-    if (state.lag !== null) await counters.recordLag(redis, partition, state.lag + state.pending, Date.now());
+    if (state.lag === null) return;
+    metrics?.lag.set({ partition: partition.index }, state.lag + state.pending);
+    if (counters.recordsLag) await counters.recordLag(redis, partition, state.lag + state.pending, Date.now());
   }
 
   /**
@@ -197,7 +205,7 @@ export function createStreamWorker(redis: RedisClient, counters: Counters, offen
           if (fresh.length === 0) await new Promise((done) => setTimeout(done, idleWaitMs));
           idleWaitMs = fresh.length === 0 ? Math.min(idleWaitMs * 2, blockMs) : FIRST_IDLE_WAIT_MS;
         }
-        if (counters.recordsLag && Date.now() >= nextLagAt) {
+        if ((counters.recordsLag || metrics) && Date.now() >= nextLagAt) {
           await recordLag();
           nextLagAt = Date.now() + LAG_SAMPLE_MS;
         }

@@ -8,11 +8,16 @@ export interface MainProcess {
   exit: Promise<number | null>;
 }
 
-/** The real entry point, as `npm start` runs it, compiled on the fly. */
-export function startMain(env: Record<string, string>): MainProcess {
+/**
+ * The real entry point, as `npm start` runs it, compiled on the fly. `detached` gives it a process
+ * group of its own, as a shell gives a command it runs, so that a test can signal the group as a
+ * terminal's Ctrl-C does.
+ */
+export function startMain(env: Record<string, string>, { detached = false }: { detached?: boolean } = {}): MainProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     env: { PATH: process.env.PATH, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached,
   });
   let stdout = '';
   let stderr = '';

@@ -14,9 +14,9 @@
   ARGV[1] blacklist backend: "cuckoo" or "set"
   ARGV[2] canonical ip, ARGV[3] its hex form (`4:cb007105`)
   ARGV[4] device_id, ARGV[5] transaction_id
-  ARGV[6] the rule set (see includes/rules.lua)
-  ARGV[7] approximate stream cap (XADD MAXLEN ~)
-  ARGV[8] deadline, in ms on this server's clock: the caller has given up by then
+  ARGV[6..18] the rule set (see includes/rules.lua)
+  ARGV[19] approximate stream cap (XADD MAXLEN ~)
+  ARGV[20] deadline, in ms on this server's clock: the caller has given up by then
 
   Returns what decide_click returns.
 ]]
@@ -26,8 +26,8 @@
 --- @include "decideClick"
 
 local backend, ip, ip_hex, device_id = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local rules = parse_rules(ARGV[6])
-local click = { ip = ip, device_id = device_id, transaction_id = ARGV[5], stream_maxlen = ARGV[7], deadline = tonumber(ARGV[8]) }
+local rules = parse_rules(ARGV, 6)
+local click = { ip = ip, device_id = device_id, transaction_id = ARGV[5], stream_maxlen = ARGV[19], deadline = tonumber(ARGV[20]) }
 
 local checks = {
   allowlisted = function()

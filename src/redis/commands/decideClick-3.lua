@@ -8,22 +8,22 @@
   KEYS[3] the partition's decision stream
 
   ARGV[1] canonical ip, ARGV[2] device_id, ARGV[3] transaction_id
-  ARGV[4] the rule set (see includes/rules.lua)
-  ARGV[5] approximate stream cap, ARGV[6] deadline on this server's clock
-  ARGV[7] listed (0|1), ARGV[8] the matching range or '', ARGV[9] allowlisted (0|1)
-  ARGV[10] the address's clicks, ARGV[11] its devices (0 where a rule is off)
+  ARGV[4..16] the rule set (see includes/rules.lua)
+  ARGV[17] approximate stream cap, ARGV[18] deadline on this server's clock
+  ARGV[19] listed (0|1), ARGV[20] the matching range or '', ARGV[21] allowlisted (0|1)
+  ARGV[22] the address's clicks, ARGV[23] its devices (0 where a rule is off)
 
   Returns what decide_click returns.
 ]]
 --- @include "rules"
 --- @include "decideClick"
 
-local rules = parse_rules(ARGV[4])
-local click = { ip = ARGV[1], device_id = ARGV[2], transaction_id = ARGV[3], stream_maxlen = ARGV[5], deadline = tonumber(ARGV[6]) }
+local rules = parse_rules(ARGV, 4)
+local click = { ip = ARGV[1], device_id = ARGV[2], transaction_id = ARGV[3], stream_maxlen = ARGV[17], deadline = tonumber(ARGV[18]) }
 local checks = {
-  allowlisted = function() return ARGV[9] == '1' end,
-  listed = function() return ARGV[7] == '1' end,
-  range = function() return ARGV[8] ~= '' and ARGV[8] or nil end,
-  address = function() return tonumber(ARGV[10]), tonumber(ARGV[11]) end,
+  allowlisted = function() return ARGV[21] == '1' end,
+  listed = function() return ARGV[19] == '1' end,
+  range = function() return ARGV[20] ~= '' and ARGV[20] or nil end,
+  address = function() return tonumber(ARGV[22]), tonumber(ARGV[23]) end,
 }
 return decide_click(KEYS[1], KEYS[2], KEYS[3], click, rules, checks)

@@ -7,8 +7,8 @@
              addresses, ranges and their lengths, allowlisted devices
 
   ARGV[1] blacklist backend: "cuckoo" or "set"
-  ARGV[2] the rule set (see includes/rules.lua): lookups of rules that are off are skipped
-  ARGV[3..] per click: canonical ip, its hex form, device_id
+  ARGV[2..14] the rule set (see includes/rules.lua): lookups of rules that are off are skipped
+  ARGV[15..] per click: canonical ip, its hex form, device_id
 
   Returns per click: listed (0|1), the matching range or '', allowlisted (0|1).
 ]]
@@ -16,9 +16,9 @@
 --- @include "ranges"
 
 local backend = ARGV[1]
-local rules = parse_rules(ARGV[2])
+local rules = parse_rules(ARGV, 2)
 local answers = {}
-for i = 3, #ARGV, 3 do
+for i = 15, #ARGV, 3 do
   local ip, ip_hex, device_id = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local listed = 0
   if rules.ip_blacklist.mode ~= 'o' then
