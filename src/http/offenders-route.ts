@@ -13,7 +13,8 @@ const DEFAULT_RANGE_MS = 15 * MINUTE_MS;
 const DEFAULT_LIMIT = 10;
 const limitProblem = `limit must be a whole number from 1 to ${MAX_OFFENDERS}`;
 
-const querySchema = z.object({
+/** The query of GET /offenders (also the OpenAPI document's, src/http/openapi.ts). */
+export const querySchema = z.object({
   from: epochMs('from'),
   to: epochMs('to'),
   limit: z
