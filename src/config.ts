@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseRuleSet, type RuleSet } from './domain/rules.js';
 import type { BlacklistBackend } from './redis/blacklist.js';
+import type { OffendersBackend } from './redis/offenders.js';
 
 /**
  * Every setting, its default, and what it means. The README's settings table mirrors this list;
@@ -34,7 +35,7 @@ export const SETTINGS = {
   IP_CUCKOO_FILTER_BUCKET_SIZE: { default: '2', doc: 'Cuckoo filter bucket size (1-255): its false-positive rate is at most 2 × bucket size / 256 (1.6% at 2).' },
   IP_CUCKOO_FILTER_EXPANSION: { default: '1', doc: 'Growth when the filter fills: each new sub-filter holds capacity × expansion^n (up to 32 sub-filters). 0 refuses additions once full.' },
   ADMIN_TOKEN: { default: undefined, secret: true, doc: 'Bearer token of the admin API (`/admin/blacklist`); unset, the admin API is off.' },
-  VIEWER_PASSWORD: { default: undefined, secret: true, doc: 'Password of the read-only views that show every click (`GET /` live page, `/events`, `/stats`): HTTP basic auth with the user name `viewer`; at least 12 characters. Unset, those views are open. Clicks, `/healthz`, `/readyz` and the admin API never ask for it.' },
+  VIEWER_PASSWORD: { default: undefined, secret: true, doc: 'Password of the read-only views that show every click (`GET /` live page, `/events`, `/stats`, `/offenders`): HTTP basic auth with the user name `viewer`; at least 12 characters. Unset, those views are open. Clicks, `/healthz`, `/readyz` and the admin API never ask for it.' },
   BAN_SWEEP_INTERVAL_MS: { default: '1000', doc: 'How often a worker ends the temporary bans that are due.' },
   DECISION_STREAM_NAME: { default: 'fraud:decisions', doc: 'Stream every decision is appended to (with several partitions, each has its own: `<name>:{<partition tag>}`).' },
   DECISION_STREAM_PARTITIONS: { default: 'auto', doc: 'Partitions of the decisions (a device always goes to the same one; each has its own stream, device keys and counters in one cluster slot). `auto`: 1 on a single Redis, 12 on a cluster; on a cluster, a multiple of the number of masters spreads them evenly. Change it only with the workers drained.' },
@@ -51,6 +52,8 @@ export const SETTINGS = {
   STATS_BACKEND: { default: 'auto', doc: '`auto`: RedisTimeSeries where loaded, else plain Redis hashes. `timeseries` or `hash` force one (`timeseries` refuses to start without the module).' },
   STATS_RETENTION_SEC: { default: '86400', doc: 'How long per-second counts are kept.' },
   STATS_MINUTE_RETENTION_SEC: { default: '2592000', doc: 'How long the per-minute sums (RedisTimeSeries compaction) are kept.' },
+  OFFENDERS_BACKEND: { default: 'auto', doc: 'Store of the top offenders (`GET /offenders`): `auto`: RedisBloom Top-K where loaded, else sorted sets. `topk` or `zset` force one (`topk` refuses to start without RedisBloom).' },
+  OFFENDERS_RETENTION_SEC: { default: '86400', doc: 'How long each minute\'s top offenders are kept.' },
   METRICS_APP_NAME: { default: 'click-fraud', doc: 'Value of the `app` label on every time series; the Grafana dashboard selects series by it.' },
   MAX_EVENT_STREAMS: { default: '100', doc: 'Most live-page event streams (`GET /events`) one API process keeps open; past it a new one is refused with 503 `too_many_event_streams`; 0 turns the live feed off.' },
   FAIL_MODE: { default: 'closed', doc: '`closed`: answer 503 when Redis fails. `open`: answer `clean` with `"degraded": true` and count the click nowhere.' },
@@ -167,6 +170,8 @@ const envSchema = z.object({
   STATS_BACKEND: z.enum(['auto', 'timeseries', 'hash'], 'must be auto, timeseries or hash'),
   STATS_RETENTION_SEC: wholeNumber(60, 31_536_000),
   STATS_MINUTE_RETENTION_SEC: wholeNumber(60, 315_360_000),
+  OFFENDERS_BACKEND: z.enum(['auto', 'topk', 'zset'], 'must be auto, topk or zset'),
+  OFFENDERS_RETENTION_SEC: wholeNumber(60, 31_536_000),
   METRICS_APP_NAME: z.string().regex(/^[\w.-]{1,64}$/, 'must be 1-64 letters, digits, ".", "-" or "_"'),
   MAX_EVENT_STREAMS: wholeNumber(0, 100_000),
   FAIL_MODE: z.enum(['closed', 'open'], 'must be closed or open'),
@@ -241,6 +246,8 @@ export interface Config {
     minuteRetentionMs: number;
     appName: string;
   };
+  /** The top offenders (see redis/offenders.ts). */
+  offenders: { backend: 'auto' | OffendersBackend; retentionMs: number };
   /** The live page's event streams. */
   live: { maxEventStreams: number };
   /** The read-only views (live page, /events, /stats). */
@@ -330,6 +337,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
         minuteRetentionMs: e.STATS_MINUTE_RETENTION_SEC * 1000,
         appName: e.METRICS_APP_NAME,
       },
+      offenders: { backend: e.OFFENDERS_BACKEND, retentionMs: e.OFFENDERS_RETENTION_SEC * 1000 },
       live: { maxEventStreams: e.MAX_EVENT_STREAMS },
       viewer: { password: e.VIEWER_PASSWORD },
       failMode: e.FAIL_MODE,

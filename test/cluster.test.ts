@@ -142,7 +142,7 @@ describe.each(clusters)('on a Redis Cluster of $name', ({ url, blacklist, counte
       expect(again.results.map((r) => [r.fraud_type, r.stream_id, r.duplicate])).toEqual(results.map((r) => [r.fraud_type, r.stream_id, true]));
     });
 
-    it('counts every decision once, per partition, and /stats adds the partitions up, also with a worker killed mid-drain', async () => {
+    it('counts every decision once, per partition, and /stats and /offenders add the partitions up, also with a worker killed mid-drain', async () => {
       await worker.drained();
       await worker.stop();
       const before = await stats(api);
@@ -183,6 +183,19 @@ describe.each(clusters)('on a Redis Cluster of $name', ({ url, blacklist, counte
       const expected: Counts = { ...zeroCounts(), total: answers.length };
       for (const answer of answers) expected[answer.fraud_type as SeriesName] += 1;
       expect(counted).toEqual(expected);
+      // The top offenders, counted in the same step: every click came from 10.4.0.1, and each
+      // device's spam was answered. A decision counted twice would show above that.
+      const fraud = answers.filter((answer) => answer.status === 'fraud');
+      const spamOf = new Map<string, number>();
+      for (const answer of fraud) spamOf.set(answer.device_id, (spamOf.get(answer.device_id) ?? 0) + 1);
+      const top = await offenders(api, { from: Math.min(...answers.map((a) => a.ts)), to: Math.max(...answers.map((a) => a.ts)), limit: 100 });
+      expect(top.addresses.find((address) => address.ip === '10.4.0.1')).toEqual({ ip: '10.4.0.1', fraud: fraud.length, verdicts: { click_spam: fraud.length } });
+      const listed = top.devices.filter((device) => device.device_id.startsWith('count-'));
+      expect(listed.length).toBeGreaterThan(90);
+      for (const device of listed) {
+        const spam = spamOf.get(device.device_id);
+        expect(device).toEqual({ device_id: device.device_id, fraud: spam, verdicts: { click_spam: spam } });
+      }
       expect(after.stream.pending).toBe(0);
       expect(after.stream.lag).toBe(0);
       // And per second, as the answers' own times say.
@@ -200,6 +213,12 @@ async function stats(api: TestApi, query: Record<string, number> = {}): Promise<
   const res = await fetch(`${api.base}/stats?${new URLSearchParams(Object.entries(query).map(([k, v]): [string, string] => [k, String(v)]))}`);
   expect(res.status).toBe(200);
   return (await res.json()) as StatsAnswer;
+}
+
+async function offenders(api: TestApi, query: Record<string, number>): Promise<{ devices: Array<{ device_id: string }>; addresses: Array<{ ip: string }> }> {
+  const res = await fetch(`${api.base}/offenders?${new URLSearchParams(Object.entries(query).map(([k, v]): [string, string] => [k, String(v)]))}`);
+  expect(res.status).toBe(200);
+  return (await res.json()) as { devices: Array<{ device_id: string }>; addresses: Array<{ ip: string }> };
 }
 
 function subtract(a: Counts, b: Counts): Counts {

@@ -31,6 +31,7 @@ describe('parseConfig', () => {
           deadLetterKey: 'fraud:decisions:dead',
         },
         stats: { backend: 'auto', retentionMs: 86_400_000, minuteRetentionMs: 2_592_000_000, appName: 'click-fraud' },
+        offenders: { backend: 'auto', retentionMs: 86_400_000 },
         live: { maxEventStreams: 100 },
         viewer: { password: undefined },
         failMode: 'closed',

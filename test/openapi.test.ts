@@ -37,12 +37,14 @@ interface Operation {
 type Document = { paths: Record<string, Record<string, Operation>> };
 
 const TOKEN = 'openapi-test-token-0123456789';
+const VIEWER_PASSWORD = 'openapi-viewer-password';
+const VIEWER = { authorization: `Basic ${Buffer.from(`viewer:${VIEWER_PASSWORD}`).toString('base64')}` };
 /** Fields whose values differ from run to run; the others of an example must be the service's own. */
 const COMPARED = ['error', 'status', 'fraud_type', 'duplicate', 'ready', 'blocked', 'already_blocked', 'replaced', 'unblocked', 'entry_removed', 'backend', 'reason', 'source'];
 
 describe.skipIf(!hasRedisServer)('the OpenAPI document', () => {
   let api: TestApi;
-  /** No ADMIN_TOKEN, and MAX_EVENT_STREAMS=0. */
+  /** No ADMIN_TOKEN, MAX_EVENT_STREAMS=0, and the read-only views behind VIEWER_PASSWORD. */
   let off: TestApi;
   /** Its Redis is killed once it has started. */
   let down: TestApi;
@@ -55,9 +57,9 @@ describe.skipIf(!hasRedisServer)('the OpenAPI document', () => {
 
   beforeAll(async () => {
     // The backends of the examples, whatever modules the test Redis has.
-    const backends = { BLACKLIST_BACKEND: 'set', STATS_BACKEND: 'hash' };
+    const backends = { BLACKLIST_BACKEND: 'set', STATS_BACKEND: 'hash', OFFENDERS_BACKEND: 'zset' };
     api = await startTestApi({ ...backends, ADMIN_TOKEN: TOKEN });
-    off = await startTestApi({ ...backends, MAX_EVENT_STREAMS: '0' });
+    off = await startTestApi({ ...backends, MAX_EVENT_STREAMS: '0', VIEWER_PASSWORD });
     downDir = mkdtempSync(join(tmpdir(), 'click-fraud-openapi-'));
     downRedis = await startLocalRedis({ dataDir: downDir });
     down = await startTestApi({ ADMIN_TOKEN: TOKEN, REDIS_TIMEOUT_MS: '200' }, downRedis.url);
@@ -200,6 +202,10 @@ describe.skipIf(!hasRedisServer)('the OpenAPI document', () => {
     await check('POST', '/batch', await post(down.base, '/batch', JSON.stringify({ clicks: [JSON.parse(click)] })), 'redis_unavailable');
     await check('GET', '/readyz', await fetch(`${down.base}/readyz`), 'redis_unavailable');
     await check('GET', '/stats', await fetch(`${down.base}/stats`), 'redis_unavailable');
+    await check('GET', '/offenders', await fetch(`${down.base}/offenders`), 'redis_unavailable');
+
+    // The read-only views without the viewer password, where there is one.
+    for (const path of ['/stats', '/offenders']) await check('GET', path, await fetch(`${off.base}${path}`), 'viewer_unauthorized');
 
     // The admin API: no token, turned off, Redis down.
     const admin = [
@@ -236,7 +242,7 @@ describe.skipIf(!hasRedisServer)('the OpenAPI document', () => {
     expect(stream.headers.get('content-type')).toMatch(/^text\/event-stream/);
     abort.abort();
     seen.add('GET /events 200');
-    await check('GET', '/events', await fetch(`${off.base}/events`), 'too_many_event_streams');
+    await check('GET', '/events', await fetch(`${off.base}/events`, { headers: VIEWER }), 'too_many_event_streams');
   });
 
   it.skipIf(!redisStackUrl)('answers 507 when the cuckoo filter is full (Redis Stack)', async () => {

@@ -68,8 +68,8 @@ describe.each(servers)('the README examples, on $name', ({ url, backend }) => {
           replayed += 1;
         } else if (program === 'curl') {
           const request = curlRequest(command.words, variables);
-          // /stats shows what the worker has counted: everything sent before it.
-          if (request.path.startsWith('/stats')) await worker.drained();
+          // /stats and /offenders show what the worker has counted: everything sent before them.
+          if (/^\/(stats|offenders)\b/.test(request.path)) await worker.drained();
           const res = await fetch(`${api.base}${request.path}`, { method: request.method, headers: request.headers, body: request.body });
           const text = (await res.text()).trim();
           replayed += 1;

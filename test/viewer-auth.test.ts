@@ -8,12 +8,14 @@ const basic = (user: string, password: string) => ({ authorization: `Basic ${Buf
 const VIEWER = basic('viewer', PASSWORD);
 const HTML = { accept: 'text/html' };
 
-/** The read-only views: every click's address and device (the page, its stream), or the traffic's volume (/stats). */
+/** The read-only views: every click's address and device (the page, its stream), the traffic's volume (/stats) or its heaviest sources (/offenders). */
 const VIEWS = [
   ['GET', '/', HTML],
   ['GET', '/live/live.js', {}],
   ['GET', '/live/vendor/uPlot.iife.min.js', {}],
+  ['GET', '/live/settings.json', {}],
   ['GET', '/stats', {}],
+  ['GET', '/offenders', {}],
   ['GET', '/events', {}],
   ['HEAD', '/events', {}],
 ] as const;

@@ -6,6 +6,8 @@ import { FRAUD_TYPES, statusOf, type FraudType } from '../src/domain/verdict.js'
 import { createRedisClient } from '../src/redis/connection.js';
 import { MINUTE_MS, SERIES, zeroCounts, type SeriesName } from '../src/stats/series.js';
 import { keyspaceFor } from '../src/redis/keyspace.js';
+import { detectCapabilities } from '../src/redis/capabilities.js';
+import { prepareOffenders, type Offender } from '../src/redis/offenders.js';
 import { pino } from 'pino';
 import { redisStackMissing, redisStackUrl, redisUrl, sleep, startTestApi, testConfig, type ClickAnswer, type TestApi } from './support/api.js';
 import { startMain, type MainProcess } from './support/process.js';
@@ -110,24 +112,31 @@ describe('exactly once (hash counters; the same script serves RedisTimeSeries)',
     const worker = await startTestWorker(config, redisUrl);
     await worker.stop(); // the group and counters now exist; this test drives the atomic step by hand
     const ts = Date.now();
-    const [id] = await prefill(admin, config.stream.key, [{ fraudType: 'clean', ts }]);
+    const decision = { fraudType: 'click_spam' as const, ts, shadow: [], deviceId: 'd-twice', ip: '10.0.0.2' };
+    const [id] = await prefill(admin, config.stream.key, [decision]);
     await admin.xreadgroup('GROUP', config.worker.group, 'a', 'COUNT', 1, 'STREAMS', config.stream.key, '>');
     await admin.xclaim(config.stream.key, config.worker.group, 'b', 0, id!);
 
     const counted = [];
+    const { counters, offenders } = worker.service;
+    const partition = keyspaceFor(config, false).partitions[0]!;
     for (const _ of ['a', 'b']) {
       const pipeline = admin.pipeline();
-      worker.service.counters.count(pipeline, keyspaceFor(config, false).partitions[0]!, config.worker.group, id!, { fraudType: 'clean', ts, shadow: [] });
+      counters.count(pipeline, partition, config.worker.group, id!, decision, offenders.tally(partition, decision));
       counted.push((await pipeline.exec())![0]![1]);
     }
     expect(counted).toEqual([1, 0]);
     expect(await countsIn(admin, config, ts - 1000, ts + 1000)).toEqual({
-      [bucketStart(ts, 1000)]: { clean: 1, total: 1 },
+      [bucketStart(ts, 1000)]: { click_spam: 1, total: 1 },
+    });
+    expect(await offenders.top(admin, ts, ts, 10)).toEqual({
+      devices: [{ id: 'd-twice', fraud: 1, verdicts: { click_spam: 1 } }],
+      addresses: [{ id: '10.0.0.2', fraud: 1, verdicts: { click_spam: 1 } }],
     });
     expect(await admin.xpending(config.stream.key, config.worker.group)).toEqual([0, null, null, null]);
   });
 
-  it('ends with the same counts when a worker is killed mid-batch and restarted', async () => {
+  it('ends with the same counts and top offenders when a worker is killed mid-batch and restarted', async () => {
     const config = testConfig({ STATS_BACKEND: 'hash' });
     const decisions = syntheticDecisions(30_000);
     await prefill(admin, config.stream.key, decisions);
@@ -155,6 +164,12 @@ describe('exactly once (hash counters; the same script serves RedisTimeSeries)',
     expect(second.stdout()).not.toContain('click fraud API listening');
 
     expect(await countsIn(admin, config, decisions[0]!.ts - 1000, decisions.at(-1)!.ts + 1000)).toEqual(expectedCounts(decisions));
+    // 20 devices and 7 addresses: few enough that every count is exact.
+    const offenders = prepareOffenders(await detectCapabilities(admin), { ...config.offenders, keyspace: keyspaceFor(config, false) });
+    expect(await offenders.top(admin, decisions[0]!.ts, decisions.at(-1)!.ts, 100)).toEqual({
+      devices: expectedOffenders(decisions, 'deviceId'),
+      addresses: expectedOffenders(decisions, 'ip'),
+    });
   });
 
   it("lets a second worker take over a dead worker's pending decisions", async () => {
@@ -244,6 +259,20 @@ describe('decisions that cannot be counted', () => {
     expect(goodId).toBeDefined();
     expect(await admin.xpending(config.stream.key, config.worker.group)).toEqual([0, null, null, null]);
   });
+
+  it('writes nothing for a decision whose top offenders it cannot add to: not its counts either, on any retry', async () => {
+    const config = testConfig({ STATS_BACKEND: 'hash', WORKER_CLAIM_IDLE_MS: '50', WORKER_MAX_DELIVERIES: '3' });
+    const ts = Date.now() - 60_000;
+    const [poisonId] = await prefill(admin, config.stream.key, [{ fraudType: 'click_spam', ts, deviceId: 'd-broken' }]);
+    // Its minute's address offenders: the second of the two keys, written after its counts would be.
+    const partition = keyspaceFor(config, false).partitions[0]!;
+    await admin.set(partition.offenders('address', 'zset', bucketStart(ts, MINUTE_MS)), 'not a sorted set');
+
+    await drainOnce(config);
+    expect(await deadLetters(config)).toMatchObject([{ entry_id: poisonId, deliveries: '3', reason: expect.stringContaining('WRONGTYPE offenders key') }]);
+    expect(await countsIn(admin, config, ts - 1000, ts + 1000)).toEqual({});
+    expect(await admin.exists(partition.offenders('device', 'zset', bucketStart(ts, MINUTE_MS)))).toBe(0);
+  });
 });
 
 describe('GET /stats', () => {
@@ -324,13 +353,22 @@ async function scriptedClient(url: string): Promise<Redis> {
   return redis;
 }
 
+interface Prefilled {
+  fraudType: FraudType;
+  ts: number;
+  /** Default: one of 97 devices, round robin. */
+  deviceId?: string;
+  /** Default: 10.0.0.1. */
+  ip?: string;
+}
+
 /** Decisions as the API writes them, straight into the stream. Returns their ids. */
-async function prefill(redis: RedisClient, streamKey: string, decisions: Array<{ fraudType: FraudType; ts: number }>): Promise<string[]> {
+async function prefill(redis: RedisClient, streamKey: string, decisions: Prefilled[]): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < decisions.length; i += 1000) {
     const pipeline = redis.pipeline();
-    for (const [j, { fraudType, ts }] of decisions.slice(i, i + 1000).entries()) {
-      pipeline.xadd(streamKey, '*', 'transaction_id', `t${i + j}`, 'device_id', `d${(i + j) % 97}`, 'ip', '10.0.0.1', 'status', statusOf(fraudType), 'fraud_type', fraudType, 'ts', String(ts));
+    for (const [j, { fraudType, ts, deviceId = `d${(i + j) % 97}`, ip = '10.0.0.1' }] of decisions.slice(i, i + 1000).entries()) {
+      pipeline.xadd(streamKey, '*', 'transaction_id', `t${i + j}`, 'device_id', deviceId, 'ip', ip, 'status', statusOf(fraudType), 'fraud_type', fraudType, 'ts', String(ts));
     }
     for (const [error, id] of (await pipeline.exec())!) {
       if (error) throw error;
@@ -340,10 +378,29 @@ async function prefill(redis: RedisClient, streamKey: string, decisions: Array<{
   return ids;
 }
 
-/** Decisions spread over a few seconds, all three fraud types. */
-function syntheticDecisions(count: number): Array<{ fraudType: FraudType; ts: number }> {
+/** Decisions spread over a few seconds, the first three fraud types, from 20 devices and 7 addresses. */
+function syntheticDecisions(count: number): Array<Required<Prefilled>> {
   const start = Date.now() - 10_000;
-  return Array.from({ length: count }, (_, i) => ({ fraudType: FRAUD_TYPES[i % 3]!, ts: start + Math.floor((i * 5000) / count) }));
+  return Array.from({ length: count }, (_, i) => ({
+    fraudType: FRAUD_TYPES[i % 3]!,
+    ts: start + Math.floor((i * 5000) / count),
+    deviceId: `d${i % 20}`,
+    ip: `10.0.${i % 7}.1`,
+  }));
+}
+
+/** The fraud decisions' devices or addresses, with their clicks per verdict, heaviest first (ties by id). */
+function expectedOffenders(decisions: Array<Required<Prefilled>>, key: 'deviceId' | 'ip'): Offender[] {
+  const byId = new Map<string, Offender>();
+  for (const decision of decisions) {
+    if (decision.fraudType === 'clean') continue;
+    const id = decision[key];
+    const offender = byId.get(id) ?? { id, fraud: 0, verdicts: {} };
+    offender.fraud += 1;
+    offender.verdicts[decision.fraudType] = (offender.verdicts[decision.fraudType] ?? 0) + 1;
+    byId.set(id, offender);
+  }
+  return [...byId.values()].sort((a, b) => b.fraud - a.fraud || (a.id < b.id ? -1 : 1));
 }
 
 function expectedCounts(decisions: Array<{ fraudType?: FraudType; fraud_type?: string; ts: number }>): Counts {

@@ -1,13 +1,18 @@
+import { MAX_ID_LENGTH } from './click.js';
+import { MAX_IP_LENGTH } from './ip.js';
 import { orderedHit, RULES, type RuleHit, type RuleName } from './rules.js';
+import { characterCount } from './text.js';
 import { isFraudType, statusOf, type FraudType, type Status } from './verdict.js';
 
-/** What the counters need from a decision stream entry. */
+/** What the counters and the top offenders need from a decision stream entry. */
 export interface CountableDecision {
   fraudType: FraudType;
   /** Decision time in ms. */
   ts: number;
   /** Rules that fired in shadow mode: counted in series of their own. */
   shadow: RuleName[];
+  deviceId: string;
+  ip: string;
 }
 
 export type DecisionEntryRead = { ok: true; decision: CountableDecision } | { ok: false; problem: string };
@@ -49,7 +54,15 @@ export function readDecisionEntry(fields: string[]): DecisionEntryRead {
   if (ts === undefined || !/^\d{1,15}$/.test(ts)) return { ok: false, problem: `ts is not a time in ms: ${JSON.stringify(ts ?? null)}` };
   const shadow = readHits(text.get('shadow'));
   if (shadow === undefined) return { ok: false, problem: `shadow is not a list of rule hits: ${JSON.stringify(text.get('shadow'))}` };
-  return { ok: true, decision: { fraudType, ts: Number(ts), shadow: shadow.map((hit) => hit.rule) } };
+  // The API writes both within its limits; anything longer would make every top-offenders entry of its minute as long.
+  const [deviceId, ip] = [text.get('device_id'), text.get('ip')];
+  if (deviceId === undefined || deviceId === '' || characterCount(deviceId, MAX_ID_LENGTH) > MAX_ID_LENGTH) {
+    return { ok: false, problem: `device_id is not 1-${MAX_ID_LENGTH} characters: ${JSON.stringify(deviceId?.slice(0, 2 * MAX_ID_LENGTH) ?? null)}` };
+  }
+  if (ip === undefined || ip === '' || ip.length > MAX_IP_LENGTH) {
+    return { ok: false, problem: `ip is not 1-${MAX_IP_LENGTH} characters: ${JSON.stringify(ip?.slice(0, 2 * MAX_IP_LENGTH) ?? null)}` };
+  }
+  return { ok: true, decision: { fraudType, ts: Number(ts), shadow: shadow.map((hit) => hit.rule), deviceId, ip } };
 }
 
 /** Start of the time bucket of `bucketMs` that holds `ts`. */
@@ -80,9 +93,9 @@ export function readLiveDecision(fields: string[]): LiveDecision | undefined {
   const read = readDecisionEntry(fields);
   if (!read.ok) return undefined;
   const text = fieldsOf(fields);
-  const [transaction_id, device_id, ip] = [text.get('transaction_id'), text.get('device_id'), text.get('ip')];
-  if (transaction_id === undefined || device_id === undefined || ip === undefined) return undefined;
-  const { fraudType, ts } = read.decision;
+  const transaction_id = text.get('transaction_id');
+  if (transaction_id === undefined) return undefined;
+  const { fraudType, ts, deviceId: device_id, ip } = read.decision;
   const [reason] = readHits(text.get('reason')) ?? [];
   const shadow = readHits(text.get('shadow')) ?? [];
   const version = text.get('rules_version');

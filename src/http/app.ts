@@ -10,6 +10,7 @@ import { batchRoute } from './batch-route.js';
 import { clickRoute, type FailMode } from './click-route.js';
 import { errorHandler, notFound } from './errors.js';
 import { livePage } from './live-page.js';
+import { offendersRoute, type OffendersRouteDependencies } from './offenders-route.js';
 import { statsRoute, type StatsRouteDependencies } from './stats-route.js';
 import { viewerAuth, VIEWER_USER } from './viewer-auth.js';
 
@@ -21,6 +22,7 @@ export interface Readiness {
 export interface AppDependencies {
   clicks: ClickStore;
   stats: StatsRouteDependencies;
+  offenders: OffendersRouteDependencies;
   /** Undefined when the admin API is off (no ADMIN_TOKEN). */
   admin: { services: AdminServices; token: string } | undefined;
   readiness: () => Promise<Readiness>;
@@ -46,7 +48,7 @@ export function batchBodyLimit(maxClicks: number): number {
 }
 
 export function createApp(dependencies: AppDependencies): Express {
-  const { clicks, stats, admin, readiness, events, failMode, batchMaxClicks, viewerPassword, metrics, metricsText, logger } = dependencies;
+  const { clicks, stats, offenders, admin, readiness, events, failMode, batchMaxClicks, viewerPassword, metrics, metricsText, logger } = dependencies;
   const app = express();
   app.disable('x-powered-by');
   // Express would hash every response body into an ETag, POSTs included; no answer here is cached.
@@ -74,16 +76,18 @@ export function createApp(dependencies: AppDependencies): Express {
     const state = await readiness();
     res.status(state.ready ? 200 : 503).json(state);
   });
-  // The views that show every click (address, device, verdict) or the traffic's volume, read by
-  // people; clicks, probes and the admin API (its own token) never need the viewer password.
+  // The views that show every click (address, device, verdict), the traffic's volume or its
+  // heaviest sources, read by people; clicks, probes and the admin API (its own token) never need
+  // the viewer password.
   const viewer = viewerAuth(viewerPassword);
-  if (viewerPassword === undefined) logger.info('live page, /events and /stats are open: set VIEWER_PASSWORD to require a password');
-  else logger.info(`live page, /events and /stats need VIEWER_PASSWORD (HTTP basic auth, user "${VIEWER_USER}")`);
+  if (viewerPassword === undefined) logger.info('live page, /events, /stats and /offenders are open: set VIEWER_PASSWORD to require a password');
+  else logger.info(`live page, /events, /stats and /offenders need VIEWER_PASSWORD (HTTP basic auth, user "${VIEWER_USER}")`);
   app.get('/stats', viewer, statsRoute(stats));
+  app.get('/offenders', viewer, offendersRoute(offenders));
   app.use(adminRouter(admin?.services, admin?.token, logger));
   app.get('/events', viewer, events);
   app.use(apiDocs({ version: VERSION, batchMaxClicks }));
-  app.use(livePage(viewer));
+  app.use(livePage(viewer, { adminApi: admin !== undefined }));
 
   app.use(notFound);
   app.use(errorHandler(logger));

@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sendError } from './errors.js';
 
-/** The page's own files; the build copies them next to this module (scripts/copy-assets.mjs). */
+/** The page's own files; the build copies them next to this module (scripts/build.mjs). */
 export const publicDir = fileURLToPath(new URL('./public/', import.meta.url));
 /** uPlot draws the chart; it is served from its npm package, so there is no copy to keep current. */
 const uPlotDir = dirname(createRequire(import.meta.url).resolve('uplot/dist/uPlot.iife.min.js'));
@@ -34,10 +34,22 @@ const page: RequestHandler = (req, res) => {
 /** The two files of uPlot the page loads, and nothing else of its package. */
 const UPLOT_FILES = ['uPlot.iife.min.js', 'uPlot.min.css'];
 
-/** The page and its files, each behind `access` (the viewer password, when there is one). */
-export function livePage(access: RequestHandler): Router {
+export interface LivePageSettings {
+  /** Whether the admin API is on: the page then offers to block an offender, once given the token. */
+  adminApi: boolean;
+}
+
+/**
+ * The page and its files, each behind `access` (the viewer password, when there is one), and what
+ * the page needs to know of this server (`/live/settings.json`). The admin token is never among it:
+ * the person using the page types it in.
+ */
+export function livePage(access: RequestHandler, settings: LivePageSettings): Router {
   const router = express.Router();
   router.get('/', access, page);
+  router.get('/live/settings.json', access, (_req, res) => {
+    res.set(PAGE_HEADERS).json({ admin_api: settings.adminApi });
+  });
   for (const file of UPLOT_FILES) {
     router.get(`/live/vendor/${file}`, access, (_req, res) => res.set(PAGE_HEADERS).sendFile(file, { root: uPlotDir }));
   }

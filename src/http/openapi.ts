@@ -6,6 +6,7 @@ import { RULES, ruleSetSchema } from '../domain/rules.js';
 import { FRAUD_TYPES } from '../domain/verdict.js';
 import { SERIES, seriesKind, seriesLabel, zeroCounts } from '../stats/series.js';
 import { allowRequestSchema, pageSchema } from './admin-routes.js';
+import { querySchema as offendersQuerySchema } from './offenders-route.js';
 import { querySchema as statsQuerySchema } from './stats-route.js';
 
 /**
@@ -96,6 +97,25 @@ const stats = z
   })
   .meta({ id: 'Stats' });
 
+/** A device or an address, by its fraud clicks over the range. */
+const offender = (id: Record<string, z.ZodString>) =>
+  z.strictObject({
+    ...id,
+    fraud: z.int().min(1).meta({ description: 'fraud clicks over the range, every verdict but clean' }),
+    verdicts: z.strictObject(Object.fromEntries(RULES.map((rule) => [rule, z.int().min(1)]))).partial().meta({ description: 'its fraud clicks per verdict' }),
+  });
+
+const offenders = z
+  .strictObject({
+    from: z.int().meta({ description: 'start of the first whole minute read, unix ms' }),
+    to: z.int().meta({ description: 'end of the last whole minute read, unix ms' }),
+    limit: z.int().min(1),
+    backend: z.enum(['topk', 'zset']).meta({ description: 'topk: RedisBloom Top-K; zset: sorted sets (plain Redis)' }),
+    devices: z.array(offender({ device_id: z.string() })).meta({ description: 'most fraud clicks first, ties by id' }),
+    addresses: z.array(offender({ ip: z.string() })).meta({ description: 'most fraud clicks first, ties by address' }),
+  })
+  .meta({ id: 'Offenders' });
+
 const readiness = z
   .strictObject({
     ready: z.boolean(),
@@ -123,6 +143,7 @@ const readiness = z
         .meta({ description: 'set members that block nothing (not the canonical spelling), from a bounded look at start' }),
     }),
     stats: z.strictObject({ backend: z.enum(['timeseries', 'hash']) }),
+    offenders: z.strictObject({ backend: z.enum(['topk', 'zset']) }),
     clicks: z.strictObject({
       in_flight: z.int().min(0),
       max_in_flight: z.int().min(1),
@@ -172,6 +193,9 @@ function withExamples<T extends z.ZodRawShape>(schema: z.ZodObject<T>, examples:
   return z.object(shape) as unknown as z.ZodObject<T>;
 }
 
+const VIEWER_UNAUTHORIZED = failure('VIEWER_PASSWORD is set, and the request has no or a wrong one (HTTP basic auth, user viewer)', {
+  viewer_unauthorized: error('unauthorized', 'this view needs the viewer password (HTTP basic auth, user "viewer")'),
+});
 const REDIS_UNAVAILABLE = error('redis_unavailable', 'the click could not be decided because Redis is unavailable; retry with the same transaction_id');
 const UNAUTHORIZED = error('unauthorized', 'the admin API needs Authorization: Bearer <ADMIN_TOKEN>');
 const ADMIN_DISABLED = error('admin_disabled', 'the admin API is off: set ADMIN_TOKEN to turn it on');
@@ -353,6 +377,7 @@ export function openApiDocument({ version, batchMaxClicks }: OpenApiOptions): Re
                 redis: { url: 'redis://127.0.0.1:6379', version: '7.0.15', cluster: false, partitions: 1 },
                 blacklist: { backend: 'set', key: 'ip_cf', add_command: 'SADD ip_cf <ip>', non_canonical: { found: 0, examples: [], scanned: 0, complete: true, checked_at: TS } },
                 stats: { backend: 'hash' },
+                offenders: { backend: 'zset' },
                 clicks: { in_flight: 0, max_in_flight: 10_000, redis_hung: false },
               },
             }),
@@ -364,6 +389,7 @@ export function openApiDocument({ version, batchMaxClicks }: OpenApiOptions): Re
                 redis: { url: 'redis://127.0.0.1:6379', version: '7.0.15', cluster: false, partitions: 1 },
                 blacklist: { backend: 'set', key: 'ip_cf', add_command: 'SADD ip_cf <ip>', non_canonical: { found: 0, examples: [], scanned: 0, complete: true, checked_at: TS } },
                 stats: { backend: 'hash' },
+                offenders: { backend: 'zset' },
                 clicks: { in_flight: 0, max_in_flight: 10_000, redis_hung: false },
               },
             }),
@@ -395,8 +421,45 @@ export function openApiDocument({ version, batchMaxClicks }: OpenApiOptions): Re
             400: failure('a parameter is malformed, or the range too long for the bucket', {
               invalid_query: error('invalid_query', 'the stats query has invalid parameters', [{ path: 'bucket', message: 'bucket must be at least 1000 ms' }]),
             }),
+            401: VIEWER_UNAUTHORIZED,
             503: failure('Redis is unavailable; or stats_busy (with Retry-After): too many reads of statistics wait already', {
               redis_unavailable: error('redis_unavailable', 'the stats could not be read because Redis is unavailable'),
+            }),
+          },
+        },
+      },
+      '/offenders': {
+        get: {
+          tags: ['operations'],
+          summary: 'Top offenders: the devices and addresses with most fraud clicks',
+          description:
+            'Adds up every minute that overlaps [from, to] (by default the last 15 minutes; at most 60), over every partition, and answers the limit (10 by default, at most 100) heaviest devices and addresses, each with its clicks per verdict. The stream workers keep each minute\'s heaviest fraud sources (a RedisBloom Top-K, or a sorted set on plain Redis) in the step that counts each decision, so each is counted once.',
+          requestParams: {
+            query: withExamples(offendersQuerySchema, { top_offenders: { limit: '2' }, invalid_query: { limit: '0' } }),
+          },
+          responses: {
+            200: answer('the heaviest devices and addresses', offenders, {
+              top_offenders: {
+                from: 1795316160000,
+                to: 1795317119999,
+                limit: 2,
+                backend: 'zset',
+                devices: [
+                  { device_id: '111-000-000', fraud: 3, verdicts: { click_spam: 3 } },
+                  { device_id: '222', fraud: 1, verdicts: { ip_blacklist: 1 } },
+                ],
+                addresses: [
+                  { ip: '198.51.100.7', fraud: 3, verdicts: { click_spam: 3 } },
+                  { ip: '203.0.113.66', fraud: 1, verdicts: { ip_blacklist: 1 } },
+                ],
+              },
+            }),
+            400: failure('a parameter is malformed, from is after to, or the range is over 60 minutes', {
+              invalid_query: error('invalid_query', 'the offenders query has invalid parameters', [{ path: 'limit', message: 'limit must be a whole number from 1 to 100' }]),
+            }),
+            401: VIEWER_UNAUTHORIZED,
+            503: failure('Redis is unavailable; or stats_busy (with Retry-After): too many reads of statistics wait already', {
+              redis_unavailable: error('redis_unavailable', 'the offenders could not be read because Redis is unavailable'),
             }),
           },
         },

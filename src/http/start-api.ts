@@ -19,8 +19,10 @@ import { keyspaceFor } from '../redis/keyspace.js';
 import { openRuleBook, type RuleBook } from '../redis/rule-store.js';
 import { createServerClock, type ServerClock } from '../redis/server-clock.js';
 import { prepareCounters } from '../redis/counters.js';
+import { prepareOffenders } from '../redis/offenders.js';
 import { createDecisionFeed } from '../live/decision-feed.js';
 import { createLiveEvents, formatDecisionEvent } from './events-route.js';
+import { createStatsReads } from './stats-route.js';
 
 /** How the live feed reads the stream and serves its event streams; the limit on streams is a setting. */
 const LIVE_FEED = {
@@ -98,6 +100,7 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger,
     const keyspace = keyspaceFor(config, cluster);
     const blacklist = await prepareBlacklist(redis, capabilities, config.blacklist);
     const counters = await prepareCounters(redis, capabilities, { ...config.stats, keyspace });
+    const offenders = prepareOffenders(capabilities, { ...config.offenders, keyspace });
     ruleBook = await openRuleBook(redis, keyspace.rules, config.rules, logger);
     logBackends(logger, capabilities, blacklist);
     const audit = createBlacklistAudit(redis, blacklist, logger);
@@ -112,6 +115,7 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger,
         redis: { url: redactedUrl(redisUrl), version: capabilities.version, cluster, partitions: keyspace.partitions.length },
         blacklist: { backend: blacklist.backend, key: blacklist.key, add_command: blacklist.addCommand, ...audit.readiness() },
         stats: { backend: counters.backend },
+        offenders: { backend: offenders.backend },
         clicks: {
           in_flight: gate.inFlight,
           max_in_flight: config.redis.maxInFlight,
@@ -144,9 +148,11 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger,
     );
     const events = createLiveEvents(feed, { maxStreams: config.live.maxEventStreams, ...LIVE_FEED }, logger);
     metrics.countEventStreams(() => events.open);
+    const reads = createStatsReads();
     const app = createApp({
       clicks,
-      stats: { redis, counters, keyspace, group: config.worker.group },
+      stats: { redis, counters, keyspace, group: config.worker.group, reads },
+      offenders: { redis, offenders, reads },
       admin:
         registry && token !== undefined
           ? {

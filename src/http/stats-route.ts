@@ -6,21 +6,23 @@ import type { RedisClient } from '../redis/connection.js';
 import { streamGroupState, type StreamGroupState } from '../redis/decision-stream.js';
 import type { Keyspace } from '../redis/keyspace.js';
 import { MINUTE_MS, SECOND_MS, SERIES, seriesKind, seriesLabel } from '../stats/series.js';
-import { createConcurrencyLimit, TooBusyError } from './concurrency-limit.js';
+import { createConcurrencyLimit, TooBusyError, type ConcurrencyLimit } from './concurrency-limit.js';
 import { sendError } from './errors.js';
 
 const DAY_MS = 86_400_000;
 /**
- * Reads of statistics in one API process: one at a time, at most half of the time, and at most 64
- * waiting for a turn. Each is bounded in commands (Counters.maxRangeMs) and clicks have a Redis
- * connection of their own, so no amount of /stats traffic can starve the clicks, in Redis or in
- * this process's event loop.
+ * Reads of statistics (/stats and /offenders) in one API process: one at a time, at most half of
+ * the time, and at most 64 waiting for a turn. Each is bounded in commands (Counters.maxRangeMs,
+ * MAX_OFFENDERS_RANGE_MS) and clicks have a Redis connection of their own, so no amount of such
+ * traffic can starve the clicks, in Redis or in this process's event loop.
  */
-const STATS_READS = { maxRunning: 1, maxWaiting: 64, share: 0.5 };
+export function createStatsReads(): ConcurrencyLimit {
+  return createConcurrencyLimit({ maxRunning: 1, maxWaiting: 64, share: 0.5 });
+}
 const DEFAULT_RANGE_MS = 15 * MINUTE_MS;
 const MAX_BUCKETS = 10_000;
 
-const epochMs = (name: string) =>
+export const epochMs = (name: string) =>
   z
     .string()
     .regex(/^\d{1,15}$/, `${name} must be a time in ms since the epoch`)
@@ -49,6 +51,8 @@ export interface StatsRouteDependencies {
   keyspace: Keyspace;
   /** The workers' consumer group. */
   group: string;
+  /** Shared with /offenders (createStatsReads). */
+  reads: ConcurrencyLimit;
 }
 
 /**
@@ -56,8 +60,7 @@ export interface StatsRouteDependencies {
  * how far the workers are behind. Ranges are bounded so that one request costs bounded work: a day
  * of per-second data, or 31 days in whole-minute buckets where RedisTimeSeries keeps per-minute sums.
  */
-export function statsRoute({ redis, counters, keyspace, group }: StatsRouteDependencies): RequestHandler {
-  const reads = createConcurrencyLimit(STATS_READS);
+export function statsRoute({ redis, counters, keyspace, group, reads }: StatsRouteDependencies): RequestHandler {
   return async (req, res) => {
     const parsed = querySchema.safeParse(req.query);
     if (!parsed.success) {

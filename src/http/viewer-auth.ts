@@ -8,9 +8,9 @@ const CHALLENGE = `Basic realm="click-fraud live view (user ${VIEWER_USER})", ch
 
 /**
  * Guards the read-only views that show every click's address and device (the live page, its
- * event stream, /stats) with HTTP basic auth, which browsers, and EventSource with them, answer
- * by themselves: the browser asks once and sends the same credentials with the page's own
- * requests. Without a password the views are open, and this lets every request through.
+ * event stream, /stats, /offenders) with HTTP basic auth, which browsers, and EventSource with
+ * them, answer by themselves: the browser asks once and sends the same credentials with the
+ * page's own requests. Without a password the views are open, and this lets every request through.
  */
 export function viewerAuth(password: string | undefined): RequestHandler {
   if (password === undefined) return (_req, _res, next) => next();

@@ -2,7 +2,7 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { settledBy } from '../deadline.js';
 import { detectCapabilities, type RedisCapabilities } from './capabilities.js';
-import { defineScripts } from './scripts.js';
+import { defineScripts, SCRIPTS_WITH_KEY_COUNT } from './scripts.js';
 
 /** A single Redis or a Redis Cluster: every module here works with either. */
 export type RedisClient = Redis | Cluster;
@@ -78,6 +78,7 @@ export function createRedisClient({ url, timeoutMs, connectionName, logger }: Re
           lazyConnect: true,
           enableOfflineQueue: false,
           enableAutoPipelining: true,
+          autoPipeliningIgnoredCommands: SCRIPTS_WITH_KEY_COUNT,
           clusterRetryStrategy: retry,
           // After a failover the old master's slots answer MOVED or CLUSTERDOWN for a moment.
           retryDelayOnFailover: 100,

@@ -6,6 +6,7 @@ import { MINUTE_MS, SECOND_MS, SERIES, seriesLabels, shadowSeries, workerLagLabe
 import type { RedisCapabilities } from './capabilities.js';
 import type { RedisClient } from './connection.js';
 import type { Keyspace, Partition } from './keyspace.js';
+import type { OffendersTally } from './offenders.js';
 import { mrangeSeries } from './replies.js';
 
 export interface CountersSettings {
@@ -25,12 +26,15 @@ export type BucketCounts = Array<{ ts: number } & Partial<Record<SeriesName, num
 /**
  * The counts of decisions per verdict and second. Each partition has counters of its own, in its
  * own slot, so that a decision is counted and acknowledged in one step on its partition (see
- * countDecision-5.lua); reads add the partitions up.
+ * countDecision.lua); reads add the partitions up.
  */
 export interface Counters {
   backend: StatsBackend;
-  /** Queues the atomic count-and-acknowledge of one decision of `partition` on a pipeline. */
-  count(pipeline: ChainableCommander, partition: Partition, group: string, entryId: string, decision: CountableDecision): void;
+  /**
+   * Queues the atomic count-and-acknowledge of one decision of `partition` on a pipeline, which also
+   * adds it to the partition's top offenders (`offenders`: see Offenders.tally).
+   */
+  count(pipeline: ChainableCommander, partition: Partition, group: string, entryId: string, decision: CountableDecision, offenders: OffendersTally): void;
   /**
    * Creates what the counts are kept in when missing (RedisTimeSeries: the series, their labels and
    * compaction rules, which TS.ADD alone would not), as after a Redis that restarted empty.
@@ -114,10 +118,20 @@ function timeSeriesCounters(settings: CountersSettings): Counters {
     backend: 'timeseries',
     ensure: (redis) => createSeries(redis, settings),
     recordsLag: true,
-    count(pipeline, partition, group, entryId, decision) {
+    count(pipeline, partition, group, entryId, decision, offenders) {
       // The compaction rules keep the per-minute sums.
       const keys = seriesOf(decision).map((series) => partition.timeSeries(series, '1s'));
-      pipeline.countDecision(1 + keys.length, partition.stream, ...keys, group, entryId, 'timeseries', bucketStart(decision.ts, SECOND_MS));
+      pipeline.countDecision(
+        3 + keys.length,
+        partition.stream,
+        ...offenders.keys,
+        ...keys,
+        group,
+        entryId,
+        ...offenders.args,
+        'timeseries',
+        bucketStart(decision.ts, SECOND_MS),
+      );
     },
     // One TS.MRANGE whatever the range: a day of per-second samples, or 31 days of per-minute sums.
     maxRangeMs: (bucketMs) => (bucketMs % MINUTE_MS === 0 ? 31 * DAY_MS : DAY_MS),
@@ -197,16 +211,18 @@ function hashCounters({ keyspace, retentionMs }: CountersSettings): Counters {
     // Hashes are created by the first count.
     ensure: async () => {},
     recordsLag: false,
-    count(pipeline, partition, group, entryId, decision) {
+    count(pipeline, partition, group, entryId, decision, offenders) {
       const minute = bucketStart(decision.ts, MINUTE_MS);
       const hour = bucketStart(decision.ts, HOUR_MS);
       pipeline.countDecision(
-        3,
+        5,
         partition.stream,
+        ...offenders.keys,
         partition.minuteCounts(minute),
         partition.hourCounts(hour),
         group,
         entryId,
+        ...offenders.args,
         'hash',
         bucketStart(decision.ts, SECOND_MS),
         minute,

@@ -1,6 +1,7 @@
 import calculateSlot from 'cluster-key-slot';
 import type { Config } from '../config.js';
 import type { Resolution, SeriesName } from '../stats/series.js';
+import type { OffenderKind, OffendersBackend } from './offenders.js';
 
 /**
  * Every key the service uses, named in this one place.
@@ -60,6 +61,11 @@ export interface Partition {
   minuteCounts(minuteStartMs: number): string;
   /** Plain Redis: an hour's per-minute counts of every series. */
   hourCounts(hourStartMs: number): string;
+  /**
+   * A minute's top offending devices or addresses (see offenders.ts). The backend is in the name,
+   * as the counters' is, so that a change of OFFENDERS_BACKEND never meets a key of the other type.
+   */
+  offenders(kind: OffenderKind, backend: OffendersBackend, minuteStartMs: number): string;
 }
 
 export interface BanKeys {
@@ -143,6 +149,7 @@ function untaggedPartition(prefix: string, streamKey: string, deadLetterKey: str
     workerLag: `${prefix}ts:worker_lag`,
     minuteCounts: (minute) => `${prefix}counts:${minute}`,
     hourCounts: (hour) => `${prefix}counts:h:${hour}`,
+    offenders: (kind, backend, minute) => `${prefix}offenders:${backend}:${kind}:${minute}`,
   };
 }
 
@@ -162,6 +169,7 @@ function taggedPartition(prefix: string, streamKey: string, deadLetterKey: strin
     workerLag: `${prefix}ts:${tag}:worker_lag`,
     minuteCounts: (minute) => `${prefix}counts:${tag}:${minute}`,
     hourCounts: (hour) => `${prefix}counts:${tag}:h:${hour}`,
+    offenders: (kind, backend, minute) => `${prefix}offenders:${tag}:${backend}:${kind}:${minute}`,
   };
 }
 

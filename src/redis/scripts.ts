@@ -25,6 +25,12 @@ const scripts = readdirSync(commandsDir).flatMap((file) => {
   return [{ name: match[1]!, numberOfKeys, lua: withIncludes(readFileSync(new URL(file, commandsDir), 'utf8')) }];
 });
 
+/**
+ * Scripts whose callers pass the number of keys first. A cluster client must not auto-pipeline
+ * them: it picks a command's node by its first argument, here that number, not a key.
+ */
+export const SCRIPTS_WITH_KEY_COUNT = scripts.filter((script) => script.numberOfKeys === undefined).map((script) => script.name);
+
 export function defineScripts(redis: RedisClient): void {
   for (const { name, numberOfKeys, lua } of scripts) redis.defineCommand(name, numberOfKeys === undefined ? { lua } : { numberOfKeys, lua });
 }
@@ -79,6 +85,8 @@ declare module 'ioredis' {
     ): Result<CheckClickReply, Context>;
     /** See countDecision.lua: the number of keys, the keys, then the arguments. */
     countDecision(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<0 | 1, Context>;
+    /** See readOffenders.lua: the number of keys, the keys, then the arguments. */
+    readOffenders(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
     unblockIp(blacklistKey: string, backend: string, ip: string): Result<0 | 1, Context>;
     respellBlacklistMember(blacklistKey: string, member: Buffer, canonical: string): Result<0 | 1, Context>;
     expireBans(

@@ -8,12 +8,14 @@ import { closeRedis, connectRedis, isCluster, type RedisClient } from '../redis/
 import { keepTimeSeriesClusterTold, prepareCounters, type Counters } from '../redis/counters.js';
 import { prepareBlacklist } from '../redis/blacklist.js';
 import { keyspaceFor } from '../redis/keyspace.js';
+import { prepareOffenders, type Offenders } from '../redis/offenders.js';
 import { startBanSweeper } from './ban-sweeper.js';
 import { createStreamWorker } from './stream-worker.js';
 
 export interface WorkerService {
   consumer: string;
   counters: Counters;
+  offenders: Offenders;
   /** Finishes the batch in hand, then closes Redis, by `deadlineMs` (unix ms) whatever state Redis is in. */
   close(deadlineMs?: number): Promise<void>;
 }
@@ -35,6 +37,7 @@ export async function startWorker(config: Config, redisUrl: string, logger: Logg
   try {
     const keyspace = keyspaceFor(config, isCluster(redisUrl));
     const counters = await prepareCounters(redis, capabilities, { ...config.stats, keyspace });
+    const offenders = prepareOffenders(capabilities, { ...config.offenders, keyspace });
     const blacklist = await prepareBlacklist(redis, capabilities, config.blacklist);
     // Its own connection: the worker's spends most of its time in a blocked read.
     sweeperRedis = (await connectRedis({ url: redisUrl, timeoutMs: config.redis.timeoutMs, connectionName: `click-fraud-sweeper:${consumer}`, logger })).redis;
@@ -46,6 +49,7 @@ export async function startWorker(config: Config, redisUrl: string, logger: Logg
       createStreamWorker(
         redis,
         counters,
+        offenders,
         { ...config.worker, partition, maxLen: config.stream.maxLen, consumer, blocking, ...(metrics ? { metrics } : {}) },
         logger.child({ worker: consumer, ...(keyspace.partitions.length > 1 ? { partition: partition.index } : {}) }),
       ),
@@ -53,7 +57,7 @@ export async function startWorker(config: Config, redisUrl: string, logger: Logg
     const running = Promise.all(workers.map((worker) => worker.run()));
     const stopTelling = counters.backend === 'timeseries' && redis instanceof Cluster ? keepTimeSeriesClusterTold(redis, logger) : () => {};
     logger.info(
-      { streams: keyspace.partitions.map((partition) => partition.stream), group: config.worker.group, consumer, counters: counters.backend },
+      { streams: keyspace.partitions.map((partition) => partition.stream), group: config.worker.group, consumer, counters: counters.backend, offenders: offenders.backend },
       counters.backend === 'timeseries'
         ? `stream worker counting ${keyspace.partitions.length} partition(s) of decisions into RedisTimeSeries series "${config.keyPrefix}ts:*"`
         : `stream worker counting ${keyspace.partitions.length} partition(s) of decisions into plain Redis hashes "${config.keyPrefix}counts:*" (${capabilities.timeseries ? 'STATS_BACKEND=hash' : 'RedisTimeSeries is not available on this Redis'})`,
@@ -61,6 +65,7 @@ export async function startWorker(config: Config, redisUrl: string, logger: Logg
     return {
       consumer,
       counters,
+      offenders,
       async close(deadlineMs = Date.now() + config.shutdownTimeoutMs) {
         // A read or a back-off in progress ends within a blocked read's time; past the deadline,
         // the connections are cut and what was in hand stays pending for the next worker.

@@ -6,6 +6,7 @@ import type { WorkerMetrics } from '../metrics.js';
 import type { Counters } from '../redis/counters.js';
 import { ensureConsumerGroup, streamGroupState } from '../redis/decision-stream.js';
 import type { Partition } from '../redis/keyspace.js';
+import type { Offenders } from '../redis/offenders.js';
 
 export interface StreamWorkerSettings {
   /** The partition whose stream this worker counts (its stream, dead letters and counters). */
@@ -49,13 +50,14 @@ const FIRST_IDLE_WAIT_MS = 10;
 /**
  * Reads a partition's decision stream through a consumer group and counts every decision exactly once.
  *
- * Each entry is counted and acknowledged in one atomic script (see countDecision-5.lua), so a
- * worker killed at any moment leaves every entry either counted and acknowledged or pending, and
- * a pending entry is counted by whoever gets to it first: this worker when it restarts under the
- * same name (it reads its own pending entries first), or another worker once the entry has been
- * idle for `claimIdleMs` (XAUTOCLAIM).
+ * Each entry is counted (in the counters and, a fraud decision, in the top offenders) and
+ * acknowledged in one atomic script (see countDecision.lua), so a worker killed at any moment
+ * leaves every entry either counted and acknowledged or pending, and a pending entry is counted by
+ * whoever gets to it first: this worker when it restarts under the same name (it reads its own
+ * pending entries first), or another worker once the entry has been idle for `claimIdleMs`
+ * (XAUTOCLAIM).
  */
-export function createStreamWorker(redis: RedisClient, counters: Counters, settings: StreamWorkerSettings, logger: Logger): StreamWorker {
+export function createStreamWorker(redis: RedisClient, counters: Counters, offenders: Offenders, settings: StreamWorkerSettings, logger: Logger): StreamWorker {
   const { partition, maxLen, group, consumer, batchSize, blockMs, blocking, claimIdleMs, maxDeliveries, metrics } = settings;
   const stream = { key: partition.stream, maxLen };
   const deadLetterKey = partition.deadLetters;
@@ -80,7 +82,7 @@ export function createStreamWorker(redis: RedisClient, counters: Counters, setti
         await deadLetter({ id, fields, reason: `malformed: ${read.problem}` }, 1);
         continue;
       }
-      counters.count(pipeline, partition, group, id, read.decision);
+      counters.count(pipeline, partition, group, id, read.decision, offenders.tally(partition, read.decision));
       queued.push([id, fields]);
     }
     if (queued.length === 0) return;
