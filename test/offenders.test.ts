@@ -92,7 +92,8 @@ describe.each(servers)('top offenders on $name', ({ url, backend, skip }) => {
     let api: TestApi;
     let worker: TestWorker;
     beforeAll(async () => {
-      api = await startTestApi({ REDIS_TIMEOUT_MS: '1000' }, url);
+      // Each store as named, also where the default Redis is a Stack server (the sorted sets then by choice).
+      api = await startTestApi({ REDIS_TIMEOUT_MS: '1000', OFFENDERS_BACKEND: backend }, url);
       worker = await startTestWorker(api.config, url);
     });
     afterAll(async () => {
