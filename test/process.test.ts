@@ -134,7 +134,8 @@ describe('several API processes (API_PROCESSES=2)', () => {
     };
     const [first, second] = await pids(2);
     expect(first).not.toBe(second);
-    expect(main.stdout()).toContain('"msg":"API running in 2 processes"');
+    // The primary says so once both have told it they listen, which may come a moment after their own lines.
+    await expect.poll(() => main.stdout(), { timeout: 5000 }).toContain('"msg":"API running in 2 processes"');
 
     const click = (tx: string) =>
       fetch(`http://127.0.0.1:${port}`, { method: 'POST', body: JSON.stringify({ device_id: `d-${tx}`, ip: '10.0.0.1', transaction_id: tx }) });
