@@ -1,7 +1,11 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { startApi } from '../src/http/start-api.js';
+import { startLocalRedis } from '../src/redis/local-server.js';
 import { redisUrl, startTestApi, testConfig, type TestApi } from './support/api.js';
 
 describe('the set blacklist (plain Redis, or BLACKLIST_BACKEND=set)', () => {
@@ -52,13 +56,19 @@ describe('start-up checks of the blacklist', () => {
     }
   });
 
-  it('with BLACKLIST_BACKEND=cuckoo refuses a server without RedisBloom', async (context) => {
+  it('with BLACKLIST_BACKEND=cuckoo refuses a server without RedisBloom', async () => {
     const probe = await startTestApi({ BLACKLIST_BACKEND: 'set' });
     const bloom = probe.service.capabilities.bloom;
     await probe.close();
-    if (bloom) return context.skip('the test Redis has RedisBloom');
-    await expect(startApi(testConfig({ BLACKLIST_BACKEND: 'cuckoo' }), redisUrl, pino({ level: 'silent' }))).rejects.toThrow(
-      'BLACKLIST_BACKEND=cuckoo needs the RedisBloom module (Redis Stack or Redis 8), which this Redis does not have',
-    );
+    // Where the test Redis has RedisBloom (REDIS_URL a Stack server), a private redis-server without modules.
+    const plain = bloom ? await startLocalRedis({ dataDir: mkdtempSync(join(tmpdir(), 'no-bloom-')) }) : undefined;
+    try {
+      await expect(startApi(testConfig({ BLACKLIST_BACKEND: 'cuckoo' }), plain?.url ?? redisUrl, pino({ level: 'silent' }))).rejects.toThrow(
+        'BLACKLIST_BACKEND=cuckoo needs the RedisBloom module (Redis Stack or Redis 8), which this Redis does not have',
+      );
+    } finally {
+      await plain?.stop();
+      if (plain) rmSync(plain.dataDir, { recursive: true, force: true });
+    }
   });
 });
