@@ -100,6 +100,8 @@ describe('shutdown when Redis is away, with the admin API on (own redis-server)'
       });
       running.push(main.child);
       await listeningPort(main.stdout, main.exit);
+      // Started, worker included (it starts after the API): Redis goes away from a running service.
+      await expect.poll(() => main.stdout(), { timeout: 10_000 }).toContain('"msg":"stream worker counting');
       if (state === 'down') await server.kill();
       else process.kill(server.pid, 'SIGSTOP');
       await new Promise((done) => setTimeout(done, 500));
