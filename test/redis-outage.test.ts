@@ -164,7 +164,7 @@ const servers = [
 ];
 
 describe.each(servers)('a stream worker on $backend counters when Redis restarts empty', ({ backend, binary, skip }) => {
-  it.skipIf(skip)('recreates its group (and series), says so once, and counts again', async () => {
+  it.skipIf(skip)('recreates its group (and series, and the cuckoo filter), says so once, and counts again', async () => {
     let dataDir = mkdtempSync(join(tmpdir(), 'click-fraud-empty-'));
     let server = await startLocalRedis({ dataDir, binary });
     const api = await startTestApi({ STATS_BACKEND: backend, REDIS_TIMEOUT_MS: '200' }, server.url);
@@ -175,6 +175,8 @@ describe.each(servers)('a stream worker on $backend counters when Redis restarts
     try {
       for (const tx of ['a', 'b', 'c']) await api.click('before', tx);
       expect(await eventually(async () => (await totals()) === 3)).toBe(true);
+      const filterInfo = async () => fieldMap((await api.admin.call('CF.INFO', api.config.blacklist.key)) as unknown[]);
+      const reserved = backend === 'timeseries' ? await filterInfo() : undefined;
 
       // Restarted without its data: no stream, no group, no counters.
       await server.kill();
@@ -188,6 +190,9 @@ describe.each(servers)('a stream worker on $backend counters when Redis restarts
       const gone = warnings.filter((line) => line.includes('the consumer group was gone'));
       expect(gone).toHaveLength(1);
       if (backend === 'timeseries') {
+        // The cuckoo filter is back as the API reserves it (IP_CUCKOO_FILTER_*), not as a CF.ADDNX would make it.
+        expect(await eventually(async () => (await api.admin.exists(api.config.blacklist.key)) === 1)).toBe(true);
+        expect(Object.fromEntries(await filterInfo())).toEqual(Object.fromEntries(reserved!));
         const info = fieldMap((await api.admin.call('TS.INFO', api.keyspace.partitions[0]!.timeSeries('total', '1s'))) as unknown[]);
         expect(labelsOf(info.get('labels'))).toMatchObject({ app: api.config.stats.appName, fraud_type: 'total' });
       }

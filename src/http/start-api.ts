@@ -9,7 +9,7 @@ import { createBlacklistAdmin } from '../admin/blacklist-admin.js';
 import { createRulesAdmin } from '../admin/rules-admin.js';
 import { createBlacklistAudit } from '../admin/blacklist-audit.js';
 import { openBanRegistry, type BanRegistry } from '../redis/ban-registry.js';
-import { prepareBlacklist, type Blacklist } from '../redis/blacklist.js';
+import { keepCuckooFilterReserved, prepareBlacklist, type Blacklist } from '../redis/blacklist.js';
 import type { RedisCapabilities } from '../redis/capabilities.js';
 import { createClickStore } from '../redis/click-store.js';
 import { settledBy } from '../deadline.js';
@@ -99,6 +99,7 @@ export async function startApi(config: Config, redisUrl: string, logger: Logger,
     const cluster = isCluster(redisUrl);
     const keyspace = keyspaceFor(config, cluster);
     const blacklist = await prepareBlacklist(redis, capabilities, config.blacklist);
+    keepCuckooFilterReserved(redis, blacklist, config.blacklist, logger);
     const counters = await prepareCounters(redis, capabilities, { ...config.stats, keyspace });
     const offenders = prepareOffenders(capabilities, { ...config.offenders, keyspace });
     ruleBook = await openRuleBook(redis, keyspace.rules, config.rules, logger);

@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import type { RedisClient } from './connection.js';
 import { canonicalIp } from '../domain/ip.js';
 import type { RedisCapabilities } from './capabilities.js';
@@ -36,6 +37,32 @@ export async function prepareBlacklist(
   }
   if (type !== 'none' && type !== 'set') throw wrongType(key, type, 'a set');
   return { backend: 'set', key, addCommand: `SADD ${key} <ip>` };
+}
+
+/**
+ * A Redis that comes back empty (restarted without persistence, or a replica promoted before it had
+ * the data) has lost the cuckoo filter, and the next `CF.ADDNX` would create one with RedisBloom's
+ * defaults (1,024 addresses a sub-filter) instead of IP_CUCKOO_FILTER_*. So after every reconnect the
+ * filter is reserved again where it is missing. Clicks need no filter meanwhile: CF.EXISTS on a
+ * missing key answers 0. It watches as long as the client lives.
+ */
+export function keepCuckooFilterReserved(
+  redis: RedisClient,
+  blacklist: Blacklist,
+  { capacity, bucketSize, expansion }: { capacity: number; bucketSize: number; expansion: number },
+  logger: Logger,
+): void {
+  if (blacklist.backend !== 'cuckoo') return;
+  redis.on('ready', () => {
+    redis
+      .exists(blacklist.key)
+      .then(async (exists) => {
+        if (exists === 1) return;
+        await reserveCuckooFilter(redis, blacklist.key, capacity, bucketSize, expansion);
+        logger.warn({ blacklist: blacklist.key, capacity }, `the blacklist filter "${blacklist.key}" was gone (Redis came back empty): reserved it again, empty`);
+      })
+      .catch((error: Error) => logger.warn({ err: error.message }, `could not check the blacklist filter "${blacklist.key}" after a reconnect`));
+  });
 }
 
 async function reserveCuckooFilter(redis: RedisClient, key: string, capacity: number, bucketSize: number, expansion: number): Promise<void> {
