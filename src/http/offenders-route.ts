@@ -1,13 +1,11 @@
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { bucketStart } from '../domain/decision-entry.js';
-import { fieldProblems } from '../domain/field-problems.js';
 import type { RedisClient } from '../redis/connection.js';
 import { MAX_OFFENDERS_RANGE_MS, MAX_OFFENDERS, type Offender, type Offenders } from '../redis/offenders.js';
 import { MINUTE_MS } from '../stats/series.js';
-import { TooBusyError, type ConcurrencyLimit } from './concurrency-limit.js';
-import { sendError } from './errors.js';
-import { epochMs } from './stats-route.js';
+import type { ConcurrencyLimit } from './concurrency-limit.js';
+import { epochMs, parseQuery, rangeOf, readInTurn } from './statistics-reads.js';
 
 const DEFAULT_RANGE_MS = 15 * MINUTE_MS;
 const DEFAULT_LIMIT = 10;
@@ -39,29 +37,15 @@ export interface OffendersRouteDependencies {
  */
 export function offendersRoute({ redis, offenders, reads }: OffendersRouteDependencies): RequestHandler {
   return async (req, res) => {
-    const parsed = querySchema.safeParse(req.query);
-    if (!parsed.success) {
-      return sendError(res, 400, { error: 'invalid_query', message: 'the offenders query has invalid parameters', issues: fieldProblems(parsed.error.issues, '(query)') });
-    }
-    const { limit } = parsed.data;
-    const to = parsed.data.to ?? Date.now();
-    const from = parsed.data.from ?? to - DEFAULT_RANGE_MS;
-    const problems = [
-      ...(from > to ? [{ path: 'from', message: 'from must not be after to' }] : []),
-      ...(to - from > MAX_OFFENDERS_RANGE_MS ? [{ path: 'to', message: `the range must be at most ${MAX_OFFENDERS_RANGE_MS / MINUTE_MS} minutes` }] : []),
-    ];
-    if (problems.length > 0) return sendError(res, 400, { error: 'invalid_query', message: 'the offenders query has invalid parameters', issues: problems });
+    const query = parseQuery(res, querySchema, req.query, 'offenders');
+    if (query === undefined) return;
+    const range = rangeOf(res, query, { defaultMs: DEFAULT_RANGE_MS, maxMs: MAX_OFFENDERS_RANGE_MS, maxText: `${MAX_OFFENDERS_RANGE_MS / MINUTE_MS} minutes`, what: 'offenders' });
+    if (range === undefined) return;
+    const { from, to } = range;
+    const { limit } = query;
 
-    let top;
-    try {
-      top = await reads.run(() => offenders.top(redis, from, to, limit));
-    } catch (error) {
-      if (error instanceof TooBusyError) {
-        res.set('Retry-After', '1');
-        return sendError(res, 503, { error: 'stats_busy', message: 'too many statistics reads at once; retry in a moment' });
-      }
-      return sendError(res, 503, { error: 'redis_unavailable', message: 'the offenders could not be read because Redis is unavailable' });
-    }
+    const top = await readInTurn(res, reads, 'offenders', () => offenders.top(redis, from, to, limit));
+    if (top === undefined) return;
     res.json({
       // The whole minutes read.
       from: bucketStart(from, MINUTE_MS),

@@ -22,7 +22,7 @@ import { prepareCounters } from '../redis/counters.js';
 import { prepareOffenders } from '../redis/offenders.js';
 import { createDecisionFeed } from '../live/decision-feed.js';
 import { createLiveEvents, formatDecisionEvent } from './events-route.js';
-import { createStatsReads } from './stats-route.js';
+import { createStatsReads } from './statistics-reads.js';
 
 /** How the live feed reads the stream and serves its event streams; the limit on streams is a setting. */
 const LIVE_FEED = {

@@ -1,33 +1,16 @@
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
-import { fieldProblems } from '../domain/field-problems.js';
 import type { Counters } from '../redis/counters.js';
 import type { RedisClient } from '../redis/connection.js';
 import { streamGroupState, type StreamGroupState } from '../redis/decision-stream.js';
 import type { Keyspace } from '../redis/keyspace.js';
 import { MINUTE_MS, SECOND_MS, SERIES, seriesKind, seriesLabel } from '../stats/series.js';
-import { createConcurrencyLimit, TooBusyError, type ConcurrencyLimit } from './concurrency-limit.js';
-import { sendError } from './errors.js';
+import type { ConcurrencyLimit } from './concurrency-limit.js';
+import { epochMs, parseQuery, rangeOf, readInTurn } from './statistics-reads.js';
 
 const DAY_MS = 86_400_000;
-/**
- * Reads of statistics (/stats and /offenders) in one API process: one at a time, at most half of
- * the time, and at most 64 waiting for a turn. Each is bounded in commands (Counters.maxRangeMs,
- * MAX_OFFENDERS_RANGE_MS) and clicks have a Redis connection of their own, so no amount of such
- * traffic can starve the clicks, in Redis or in this process's event loop.
- */
-export function createStatsReads(): ConcurrencyLimit {
-  return createConcurrencyLimit({ maxRunning: 1, maxWaiting: 64, share: 0.5 });
-}
 const DEFAULT_RANGE_MS = 15 * MINUTE_MS;
 const MAX_BUCKETS = 10_000;
-
-export const epochMs = (name: string) =>
-  z
-    .string()
-    .regex(/^\d{1,15}$/, `${name} must be a time in ms since the epoch`)
-    .transform(Number)
-    .optional();
 
 export const querySchema = z.object({
   from: epochMs('from'),
@@ -62,33 +45,25 @@ export interface StatsRouteDependencies {
  */
 export function statsRoute({ redis, counters, keyspace, group, reads }: StatsRouteDependencies): RequestHandler {
   return async (req, res) => {
-    const parsed = querySchema.safeParse(req.query);
-    if (!parsed.success) {
-      return sendError(res, 400, { error: 'invalid_query', message: 'the stats query has invalid parameters', issues: fieldProblems(parsed.error.issues, '(query)') });
-    }
-    const { bucket } = parsed.data;
-    const to = parsed.data.to ?? Date.now();
+    const query = parseQuery(res, querySchema, req.query, 'stats');
+    if (query === undefined) return;
+    const { bucket } = query;
     const maxRangeMs = counters.maxRangeMs(bucket);
-    const from = parsed.data.from ?? to - Math.min(DEFAULT_RANGE_MS, maxRangeMs);
-    const problems = [
-      ...(from > to ? [{ path: 'from', message: 'from must not be after to' }] : []),
-      ...(to - from > maxRangeMs ? [{ path: 'to', message: `the range must be at most ${describeSpan(maxRangeMs)} for this bucket on the ${counters.backend} counters` }] : []),
-      ...((to - from) / bucket > MAX_BUCKETS ? [{ path: 'bucket', message: `the range must hold at most ${MAX_BUCKETS} buckets` }] : []),
-    ];
-    if (problems.length > 0) return sendError(res, 400, { error: 'invalid_query', message: 'the stats query has invalid parameters', issues: problems });
+    const range = rangeOf(res, query, {
+      defaultMs: DEFAULT_RANGE_MS,
+      maxMs: maxRangeMs,
+      maxText: `${describeSpan(maxRangeMs)} for this bucket on the ${counters.backend} counters`,
+      what: 'stats',
+      more: (from, to) => ((to - from) / bucket > MAX_BUCKETS ? [{ path: 'bucket', message: `the range must hold at most ${MAX_BUCKETS} buckets` }] : []),
+    });
+    if (range === undefined) return;
+    const { from, to } = range;
 
-    let buckets, state, deadLetters;
-    try {
-      [buckets, state, deadLetters] = await reads.run(() =>
-        Promise.all([counters.range(redis, from, to, bucket), streamsState(redis, keyspace, group), deadLetterCount(redis, keyspace)]),
-      );
-    } catch (error) {
-      if (error instanceof TooBusyError) {
-        res.set('Retry-After', '1');
-        return sendError(res, 503, { error: 'stats_busy', message: 'too many statistics reads at once; retry in a moment' });
-      }
-      return sendError(res, 503, { error: 'redis_unavailable', message: 'the stats could not be read because Redis is unavailable' });
-    }
+    const read = await readInTurn(res, reads, 'stats', () =>
+      Promise.all([counters.range(redis, from, to, bucket), streamsState(redis, keyspace, group), deadLetterCount(redis, keyspace)]),
+    );
+    if (read === undefined) return;
+    const [buckets, state, deadLetters] = read;
     const totals = Object.fromEntries(SERIES.map((series) => [series, buckets.reduce((sum, b) => sum + (b[series] ?? 0), 0)]));
     res.json({
       from,

@@ -5,22 +5,20 @@
   more, whatever one address sends. Returns the clicks and devices in the windows, this click
   included (0 for a rule that is off).
 ]]
+-- Adds `member` at `now` to the window at `key` for `rule` and answers how many it holds, this one included.
+local function slide(key, member, now, rule)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - rule.window_ms)
+  redis.call('ZADD', key, now, member)
+  redis.call('ZREMRANGEBYRANK', key, 0, -(rule.threshold + 2))
+  local held = redis.call('ZCARD', key)
+  redis.call('PEXPIRE', key, rule.window_ms)
+  return held
+end
+
 local function record_address(clicks_key, devices_key, click_member, device_id, now, rules)
   local clicks, devices = 0, 0
   local flood, farm = rules.ip_flood, rules.device_farm
-  if flood.mode ~= 'o' then
-    redis.call('ZREMRANGEBYSCORE', clicks_key, '-inf', now - flood.window_ms)
-    redis.call('ZADD', clicks_key, now, click_member)
-    redis.call('ZREMRANGEBYRANK', clicks_key, 0, -(flood.threshold + 2))
-    clicks = redis.call('ZCARD', clicks_key)
-    redis.call('PEXPIRE', clicks_key, flood.window_ms)
-  end
-  if farm.mode ~= 'o' then
-    redis.call('ZREMRANGEBYSCORE', devices_key, '-inf', now - farm.window_ms)
-    redis.call('ZADD', devices_key, now, device_id)
-    redis.call('ZREMRANGEBYRANK', devices_key, 0, -(farm.threshold + 2))
-    devices = redis.call('ZCARD', devices_key)
-    redis.call('PEXPIRE', devices_key, farm.window_ms)
-  end
+  if flood.mode ~= 'o' then clicks = slide(clicks_key, click_member, now, flood) end
+  if farm.mode ~= 'o' then devices = slide(devices_key, device_id, now, farm) end
   return clicks, devices
 end
