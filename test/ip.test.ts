@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalIp } from '../src/domain/ip.js';
+import { addressHex, canonicalIp } from '../src/domain/ip.js';
 
 describe('canonicalIp', () => {
   it.each([
@@ -26,4 +26,17 @@ describe('canonicalIp', () => {
       expect(canonicalIp(text)).toBeUndefined();
     },
   );
+});
+
+describe('addressHex', () => {
+  it.each([
+    ['203.0.113.5', '4:cb007105'],
+    ['0.0.0.0', '4:00000000'],
+    ['255.255.255.255', '4:ffffffff'],
+    ['10.0.255.16', '4:0a00ff10'],
+    ['2001:db8::1', '6:20010db8000000000000000000000001'],
+    ['::', '6:00000000000000000000000000000000'],
+  ])('writes %s as %s', (canonical, hex) => {
+    expect(addressHex(canonical)).toBe(hex);
+  });
 });

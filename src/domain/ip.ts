@@ -16,7 +16,10 @@ export const MAX_IP_LENGTH = 64;
  * refused too.
  */
 export function canonicalIp(text: string): string | undefined {
-  if (isIP(text) === 0 || text.includes('%')) return undefined;
+  const family = isIP(text);
+  // isIP's IPv4 has no leading zeros, so its text is already the one spelling.
+  if (family === 4) return text;
+  if (family === 0 || text.includes('%')) return undefined;
   const address = ipaddr.parse(text);
   if (address.kind() === 'ipv4') return address.toString();
   const v6 = address as ipaddr.IPv6;
@@ -42,6 +45,11 @@ export const ipField = z
  * of those digits, which Lua can cut without parsing addresses.
  */
 export function addressHex(canonical: string): string {
+  if (isIP(canonical) === 4) {
+    let hex = '4:';
+    for (const part of canonical.split('.')) hex += Number(part).toString(16).padStart(2, '0');
+    return hex;
+  }
   const bytes = ipaddr.parse(canonical).toByteArray();
   return `${bytes.length === 4 ? 4 : 6}:${Buffer.from(bytes).toString('hex')}`;
 }
