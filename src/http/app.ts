@@ -1,4 +1,5 @@
-import express, { type Express, type RequestHandler } from 'express';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import express, { type Request, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { ApiMetrics } from '../metrics.js';
 import type { ClickStore } from '../redis/click-store.js';
@@ -47,13 +48,15 @@ export function batchBodyLimit(maxClicks: number): number {
   return Math.max(MAX_BODY_BYTES, maxClicks * MAX_CLICK_JSON_BYTES + BATCH_ENVELOPE_BYTES);
 }
 
-export function createApp(dependencies: AppDependencies): Express {
+/**
+ * The API: an Express app, each request timed on its way in (see measureRequests).
+ */
+export function createApp(dependencies: AppDependencies): RequestListener {
   const { clicks, stats, offenders, admin, readiness, events, failMode, batchMaxClicks, viewerPassword, metrics, metricsText, logger } = dependencies;
   const app = express();
   app.disable('x-powered-by');
   // Express would hash every response body into an ETag, POSTs included; no answer here is cached.
   app.disable('etag');
-  app.use(measureRequests(metrics));
 
   // The click routes first: every click would otherwise be matched against each route above it.
   // Each reads its own body (see json-body.ts).
@@ -91,23 +94,30 @@ export function createApp(dependencies: AppDependencies): Express {
 
   app.use(notFound);
   app.use(errorHandler(logger));
-  return app;
+  const measure = measureRequests(metrics);
+  return (req, res) => {
+    measure(req, res);
+    app(req, res);
+  };
 }
 
 /**
  * Times every request by the route it matched (as declared: `/admin/blacklist/:ip`, never the
  * address), its method and status class. The live page's event streams last as long as the page
  * is open: they are counted as open streams instead.
+ *
+ * It runs before the app rather than as its first middleware: a layer in front of the click
+ * routes is one more pass through the router for every click.
  */
-function measureRequests(metrics: ApiMetrics): RequestHandler {
-  return (req, res, next) => {
-    if (req.path === '/events') return next();
-    const started = process.hrtime.bigint();
-    res.once('finish', () => {
-      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      metrics.requests.observe({ route, method: req.method, status_class: `${Math.floor(res.statusCode / 100)}xx` }, seconds);
+function measureRequests(metrics: ApiMetrics): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const url = req.url ?? '';
+    if (url === '/events' || url.startsWith('/events?')) return;
+    const started = performance.now();
+    // A response finishes once; its listener goes with it.
+    res.on('finish', () => {
+      const route = ((req as Request).route as { path?: string } | undefined)?.path ?? 'unmatched';
+      metrics.requests.observe({ route, method: req.method ?? '', status_class: `${Math.floor(res.statusCode / 100)}xx` }, (performance.now() - started) / 1000);
     });
-    next();
   };
 }

@@ -1,5 +1,4 @@
-import type { Express } from 'express';
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface HttpServer {
@@ -30,7 +29,7 @@ const MAX_TIMEOUT_CHECK_INTERVAL_MS = 1000;
  * `requestTimeoutMs` (a 408 and a closed connection otherwise). Both timeouts bound only the
  * receiving of a request: a long response such as the `/events` stream is not cut by them.
  */
-export function listen(app: Express, { port, host, requestTimeoutMs, headersTimeoutMs }: ListenSettings): Promise<HttpServer> {
+export function listen(app: RequestListener, { port, host, requestTimeoutMs, headersTimeoutMs }: ListenSettings): Promise<HttpServer> {
   const server = createServer(
     {
       requestTimeout: requestTimeoutMs,
