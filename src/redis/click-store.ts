@@ -252,9 +252,18 @@ export function createClickStore(redis: RedisClient, clock: ServerClock, gate: C
 
   return {
     async decide(click) {
-      const [verdict] = await decideMany([click]);
-      if (verdict instanceof Error) throw verdict;
-      return verdict!;
+      if (lookupFirst || replicas) {
+        const [verdict] = await decideMany([click]);
+        if (verdict instanceof Error) throw verdict;
+        return verdict!;
+      }
+      // The common case, a click on a single Redis, without decideMany's grouping: it is on the
+      // path of every request, and what it allocates is most of what the process collects.
+      const partition = keyspace.partitionOf(click.device_id);
+      const deadlineMs = deadline(partition.stream, timeoutMs);
+      const rulesArgs = rules.args();
+      const reply = await gate.run(1, timeoutMs, () => checkOne(redis, click, partition, rulesArgs, deadlineMs) as Promise<CheckClickReply>);
+      return toVerdict(reply);
     },
     decideMany,
   };

@@ -60,11 +60,6 @@ export function createCommandGate(maxInFlight: number): CommandGate {
       if (inFlight + cost > maxInFlight) return Promise.reject(new RedisOverloadedError('in_flight_limit'));
       inFlight += cost;
       const answersBefore = answers;
-      const sent = send().finally(() => {
-        inFlight -= cost;
-        answers += 1;
-        hungSince = null;
-      });
       return new Promise<T>((resolve, reject) => {
         // When the timer is due, look at the socket once more before giving up: after an event-loop
         // stall the answer may already be read and waiting, and timers run before I/O does.
@@ -76,13 +71,28 @@ export function createCommandGate(maxInFlight: number): CommandGate {
             }),
           timeoutMs,
         );
+        const answered = () => {
+          inFlight -= cost;
+          answers += 1;
+          hungSince = null;
+          clearTimeout(timer);
+        };
+        let sent: Promise<T>;
+        try {
+          sent = send();
+        } catch (error) {
+          // Nothing was sent: no place to hold, and nothing Redis said.
+          inFlight -= cost;
+          clearTimeout(timer);
+          return reject(error);
+        }
         sent.then(
           (value) => {
-            clearTimeout(timer);
+            answered();
             resolve(value);
           },
           (error: unknown) => {
-            clearTimeout(timer);
+            answered();
             reject(error);
           },
         );
