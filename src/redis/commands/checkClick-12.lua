@@ -22,6 +22,7 @@
 ]]
 --- @include "rules"
 --- @include "ranges"
+--- @include "allowlist"
 --- @include "addressWindows"
 --- @include "decideClick"
 
@@ -31,7 +32,7 @@ local click = { ip = ip, device_id = device_id, transaction_id = ARGV[5], stream
 
 local checks = {
   allowlisted = function()
-    return redis.call('HEXISTS', KEYS[4], ip) == 1 or redis.call('HEXISTS', KEYS[7], device_id) == 1 or range_of(KEYS[5], KEYS[6], ip_hex) ~= nil
+    return allowlist_in_use(KEYS[4], KEYS[7], KEYS[6]) and allowlisted(KEYS[4], KEYS[5], KEYS[6], KEYS[7], ip, ip_hex, device_id)
   end,
   listed = function()
     if backend == 'cuckoo' then

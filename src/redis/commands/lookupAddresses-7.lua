@@ -14,10 +14,12 @@
 ]]
 --- @include "rules"
 --- @include "ranges"
+--- @include "allowlist"
 
 local backend = ARGV[1]
 local rules = parse_rules(ARGV, 2)
 local answers = {}
+local allowlist = allowlist_in_use(KEYS[4], KEYS[7], KEYS[6])
 for i = 15, #ARGV, 3 do
   local ip, ip_hex, device_id = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local listed = 0
@@ -25,10 +27,8 @@ for i = 15, #ARGV, 3 do
     listed = backend == 'cuckoo' and redis.call('CF.EXISTS', KEYS[1], ip) or redis.call('SISMEMBER', KEYS[1], ip)
   end
   local range = rules.ip_range.mode ~= 'o' and range_of(KEYS[2], KEYS[3], ip_hex) or ''
-  local allowlisted = (redis.call('HEXISTS', KEYS[4], ip) == 1 or redis.call('HEXISTS', KEYS[7], device_id) == 1
-    or range_of(KEYS[5], KEYS[6], ip_hex) ~= nil) and 1 or 0
   answers[#answers + 1] = listed
   answers[#answers + 1] = range or ''
-  answers[#answers + 1] = allowlisted
+  answers[#answers + 1] = allowlist and allowlisted(KEYS[4], KEYS[5], KEYS[6], KEYS[7], ip, ip_hex, device_id) and 1 or 0
 end
 return answers

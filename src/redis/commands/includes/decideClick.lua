@@ -20,6 +20,11 @@
   Returns { fraud_type, ts, stream id, duplicate (0|1), allowlisted (0|1), reason, shadow, rules version },
   or { "expired", ts } when the script ran after its deadline and changed nothing.
 ]]
+-- Most expired clicks one call forgets (see below).
+local SWEEP_LIMIT = 100
+-- The velocity rules, in the order they apply; each is given what decide_click counted for it.
+local VELOCITY_RULES = { 'click_spam', 'ip_flood', 'device_farm' }
+
 local function decide_click(window, verdicts, stream, click, rules, checks)
   local now_text, now = server_now()
 
@@ -35,7 +40,7 @@ local function decide_click(window, verdicts, stream, click, rules, checks)
 
   -- Forget clicks that left the window. At most 100 per call keeps every call short even after a
   -- burst; the rest go on later calls or with the key's expiry, and the count below ignores them.
-  local expired = redis.call('ZRANGEBYSCORE', window, '-inf', window_start, 'LIMIT', 0, 100)
+  local expired = redis.call('ZRANGEBYSCORE', window, '-inf', window_start, 'LIMIT', 0, SWEEP_LIMIT)
   if #expired > 0 then
     redis.call('ZREM', window, unpack(expired))
     redis.call('HDEL', verdicts, unpack(expired))
@@ -80,9 +85,10 @@ local function decide_click(window, verdicts, stream, click, rules, checks)
         hit('ip_range', range)
       end
     end
-    for _, rule in ipairs({ 'click_spam', 'ip_flood', 'device_farm' }) do
+    for i = 1, #VELOCITY_RULES do
+      local rule = VELOCITY_RULES[i]
       local spec = rules[rule]
-      local observed = ({ click_spam = device_clicks, ip_flood = address_clicks, device_farm = address_devices })[rule]
+      local observed = i == 1 and device_clicks or i == 2 and address_clicks or address_devices
       if spec.mode ~= 'o' and observed > spec.threshold then
         hit(rule, observed, spec.threshold, spec.window_ms)
       end
@@ -119,7 +125,9 @@ local function decide_click(window, verdicts, stream, click, rules, checks)
     table.concat({ now_text, fraud_type, stream_id, allowlisted and '1' or '0', reason, shadow, rules.version }, '\t'))
   -- Whatever one device sends, its window holds only what the rules need (see RULES in domain/rules.ts):
   -- the newest clicks, as many as click_spam's threshold or the recent transactions kept for retries.
-  local excess = redis.call('ZCARD', window) - rules.device_cap
+  -- The window holds the clicks counted above and this one, unless the sweep left some behind.
+  local held = #expired < SWEEP_LIMIT and device_clicks or redis.call('ZCARD', window)
+  local excess = held - rules.device_cap
   if excess > 0 then
     local oldest = redis.call('ZRANGE', window, 0, excess - 1)
     redis.call('ZREM', window, unpack(oldest))
