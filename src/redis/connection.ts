@@ -73,7 +73,17 @@ export function createRedisClient({ url, timeoutMs, connectionName, logger }: Re
   const retry = (attempt: number) => Math.min(attempt * 100, 2000);
   const client: RedisClient =
     address.kind === 'single'
-      ? new Redis(address.url, { ...options, lazyConnect: true, enableOfflineQueue: false, enableAutoPipelining: true, retryStrategy: retry })
+      ? new Redis(address.url, {
+          ...options,
+          lazyConnect: true,
+          enableOfflineQueue: false,
+          enableAutoPipelining: true,
+          // The click store sends the clicks of a whole turn of the event loop in one checkClicks
+          // call already; auto-pipelining would hold each call back until the answer to the
+          // previous pipeline is in (it runs one at a time), leaving the process idle meanwhile.
+          autoPipeliningIgnoredCommands: ['checkClicks'],
+          retryStrategy: retry,
+        })
       : new Cluster(address.nodes, {
           lazyConnect: true,
           enableOfflineQueue: false,

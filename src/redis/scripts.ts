@@ -35,7 +35,7 @@ export function defineScripts(redis: RedisClient): void {
   for (const { name, numberOfKeys, lua } of scripts) redis.defineCommand(name, numberOfKeys === undefined ? { lua } : { numberOfKeys, lua });
 }
 
-/** The blacklist, its ranges and the allowlist, in lookupAddresses-7.lua's (and checkClick-12.lua's) order. */
+/** The blacklist, its ranges and the allowlist, in lookupAddresses-7.lua's (and checkClicks.lua's) order. */
 export type ListKeysArgs = [
   blacklist: string,
   blacklistRanges: string,
@@ -46,20 +46,20 @@ export type ListKeysArgs = [
   allowDevices: string,
 ];
 
-type ClickKeys = [...lists: ListKeysArgs, window: string, verdicts: string, stream: string, addressClicks: string, addressDevices: string];
-
-/** decide_click's reply (includes/decideClick.lua). */
+/** decide_click's reply (includes/decideClick.lua), or checkClicks' for a click Redis refused. */
 export type CheckClickReply =
   | [fraudType: string, ts: string, streamId: string, duplicate: 0 | 1, allowlisted: 0 | 1, reason: string, shadow: string, rulesVersion: string]
-  | [expired: 'expired', ts: string];
+  | [expired: 'expired', ts: string]
+  | [error: 'error', message: string];
 
 /** Raw replies, exactly as the scripts return them; the data-access modules give them types. */
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    /** A single Redis: see checkClick-12.lua for the keys (12) and arguments. */
-    checkClick(
-      ...keysThenArgs: [...keys: ClickKeys, backend: string, ip: string, ipHex: string, deviceId: string, transactionId: string, ...rules: RuleArgs, streamMaxLen: number, deadlineMs: number]
-    ): Result<CheckClickReply, Context>;
+    /**
+     * A single Redis: see checkClicks.lua. The number of keys (7 + 5 per click), the list keys,
+     * each click's 5 keys, the shared arguments, then each click's 4 arguments.
+     */
+    checkClicks(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<CheckClickReply[], Context>;
     /** A cluster, the blacklist's slot: see lookupAddresses-7.lua. Per click: listed, range, allowlisted. */
     lookupAddresses(...keysThenArgs: [...keys: ListKeysArgs, backend: string, ...rules: RuleArgs, ...perClick: string[]]): Result<Array<string | number>, Context>;
     /** A cluster, the address's slot: see recordAddress-2.lua. */

@@ -26,4 +26,5 @@ local checks = {
   range = function() return ARGV[20] ~= '' and ARGV[20] or nil end,
   address = function() return tonumber(ARGV[22]), tonumber(ARGV[23]) end,
 }
-return decide_click(KEYS[1], KEYS[2], KEYS[3], click, rules, checks)
+local now_text, now = server_now()
+return decide_click(KEYS[1], KEYS[2], KEYS[3], click, rules, checks, now_text, now)

@@ -3,7 +3,7 @@
   click or a whole batch: whether its address is blacklisted, in a blacklisted range, or
   allowlisted (its address, a range, or its device). The device's step is then given the answers.
 
-  KEYS[1..7] as checkClick-12.lua: blacklist, blacklisted ranges and their lengths, allowlisted
+  KEYS[1..7] as checkClicks.lua: blacklist, blacklisted ranges and their lengths, allowlisted
              addresses, ranges and their lengths, allowlisted devices
 
   ARGV[1] blacklist backend: "cuckoo" or "set"

@@ -1,5 +1,5 @@
 --[[
-  The decision of one click on its device's keys, shared by checkClick-12 (a single Redis: every
+  The decision of one click on its device's keys, shared by checkClicks (a single Redis: every
   lookup and window in the same step) and decideClick-3 (a cluster: given what the lookups on the
   blacklist's and the address's slots found).
 
@@ -9,6 +9,7 @@
   stream:   the partition's decision stream
   click:    { ip, device_id, transaction_id, deadline, stream_maxlen }
   rules:    parse_rules(...) (includes/rules.lua)
+  now_text, now: the server's time, from server_now() (includes/rules.lua)
   checks:   functions called once, only for a click that is not a retry:
             allowlisted() -> true/false; listed() -> true/false; range() -> CIDR or nil;
             address(now) -> clicks, devices of the address in its windows, this click included
@@ -25,8 +26,7 @@ local SWEEP_LIMIT = 100
 -- The velocity rules, in the order they apply; each is given what decide_click counted for it.
 local VELOCITY_RULES = { 'click_spam', 'ip_flood', 'device_farm' }
 
-local function decide_click(window, verdicts, stream, click, rules, checks)
-  local now_text, now = server_now()
+local function decide_click(window, verdicts, stream, click, rules, checks, now_text, now)
 
   -- A click that reaches Redis after its caller answered 503 (Redis hung or slow, the command
   -- queued meanwhile) must not be decided behind that answer's back: a retry decides it instead.
