@@ -46,6 +46,28 @@ describe('POST /batch', () => {
     expect(await api.admin.xlen(api.config.stream.key)).toBe(before + 2);
   });
 
+  it('answers a click whose keys Redis refuses with its own error, and decides the others of its call', async () => {
+    // A key of the wrong type where the device's window should be: Redis refuses that click's step.
+    await api.admin.set(api.deviceKeys('dev-refused').window, 'not a window');
+    const before = await api.admin.xlen(api.config.stream.key);
+    const clicks = ['dev-before', 'dev-refused', 'dev-after'].map((device) => ({ device_id: device, ip: '10.0.0.3', transaction_id: `refused-${device}` }));
+    const res = await batch(clicks);
+    expect(res.status).toBe(200);
+    const { results } = (await res.json()) as BatchAnswer;
+    expect(results[0]).toMatchObject({ transaction_id: 'refused-dev-before', fraud_type: 'clean' });
+    expect(results[1]).toMatchObject({ index: 1, error: 'redis_unavailable' });
+    expect(results[2]).toMatchObject({ transaction_id: 'refused-dev-after', fraud_type: 'clean' });
+    expect(await api.admin.xlen(api.config.stream.key)).toBe(before + 2);
+
+    // Single clicks sent together share a call likewise: only the refused one is a 503.
+    const answers = await Promise.all(
+      ['dev-before', 'dev-refused', 'dev-after'].map((device) => api.post({ device_id: device, ip: '10.0.0.3', transaction_id: `single-${device}` })),
+    );
+    expect(answers.map((answer) => answer.status)).toEqual([200, 503, 200]);
+    expect(await api.admin.xlen(api.config.stream.key)).toBe(before + 4);
+    await api.admin.del(api.deviceKeys('dev-refused').window);
+  });
+
   it('answers the same verdicts as single clicks would, duplicates and blacklist included', async () => {
     const single = await startTestApi();
     try {
