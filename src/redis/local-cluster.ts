@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { startLocalRedis, type LocalRedisServer } from './local-server.js';
+import { freePort, startLocalRedis, type LocalRedisServer } from './local-server.js';
 
 const run = promisify(execFile);
 
@@ -44,8 +44,10 @@ export async function startLocalCluster({
   redisCli = 'redis-cli',
   nodeTimeoutMs = 1000,
 }: LocalClusterOptions): Promise<LocalCluster> {
-  const nodeArgs = (dir: string) => [
+  const nodeArgs = (dir: string, busPort: number) => [
     '--cluster-enabled', 'yes',
+    // Chosen free like the node's port: the default, port + 10000, may be another process's.
+    '--cluster-port', String(busPort),
     '--cluster-config-file', join(dir, 'nodes.conf'),
     '--cluster-node-timeout', String(nodeTimeoutMs),
     // A master otherwise waits 5 s before it sends a new replica its data, and a replica that has
@@ -54,11 +56,16 @@ export async function startLocalCluster({
     ...args,
   ];
   const servers: LocalRedisServer[] = [];
+  const busPorts = new Map<number, number>();
   try {
     for (let i = 0; i < masters * (1 + replicasPerMaster); i++) {
       const dir = join(dataDir, `node-${i}`);
       mkdirSync(dir, { recursive: true });
-      servers.push(await startLocalRedis({ dataDir: dir, binary, args: nodeArgs(dir) }));
+      const port = await freePort();
+      let busPort = await freePort();
+      while (busPort === port) busPort = await freePort();
+      busPorts.set(port, busPort);
+      servers.push(await startLocalRedis({ dataDir: dir, port, binary, args: nodeArgs(dir, busPort) }));
     }
     const nodes = servers.map((server) => `127.0.0.1:${server.port}`);
     await run(redisCli, ['--cluster', 'create', ...nodes, '--cluster-replicas', String(replicasPerMaster), '--cluster-yes']);
@@ -72,7 +79,7 @@ export async function startLocalCluster({
       },
       async restart(port) {
         const old = byPort.get(port)!;
-        const restarted = await startLocalRedis({ dataDir: old.dataDir, port, binary, args: nodeArgs(old.dataDir) });
+        const restarted = await startLocalRedis({ dataDir: old.dataDir, port, binary, args: nodeArgs(old.dataDir, busPorts.get(port)!) });
         byPort.set(port, restarted);
         servers[servers.indexOf(old)] = restarted;
       },

@@ -193,7 +193,8 @@ function listenable(port: number): Promise<boolean> {
   });
 }
 
-function freePort(): Promise<number> {
+/** A port on loopback that nothing listens on now. */
+export function freePort(): Promise<number> {
   return new Promise((found, fail) => {
     const probe = createServer();
     probe.once('error', fail);
