@@ -64,7 +64,7 @@ export function clickRoute({ clicks, failMode, maxBodyBytes, logger }: ClickRout
 }
 
 export function decisionBody(click: Click, verdict: RecordedVerdict): DecisionBody {
-  return {
+  const body: DecisionBody = {
     transaction_id: click.transaction_id,
     device_id: click.device_id,
     ip: click.ip,
@@ -73,11 +73,13 @@ export function decisionBody(click: Click, verdict: RecordedVerdict): DecisionBo
     ts: verdict.ts,
     stream_id: verdict.streamId,
     duplicate: verdict.duplicate,
-    ...(verdict.reason ? { reason: verdict.reason } : {}),
-    ...(verdict.shadow.length > 0 ? { shadow: verdict.shadow } : {}),
-    ...(verdict.allowlisted ? { allowlisted: true as const } : {}),
-    rules_version: verdict.rulesVersion,
   };
+  // The optional fields only where they say something, in this order (the JSON's).
+  if (verdict.reason) body.reason = verdict.reason;
+  if (verdict.shadow.length > 0) body.shadow = verdict.shadow;
+  if (verdict.allowlisted) body.allowlisted = true;
+  body.rules_version = verdict.rulesVersion;
+  return body;
 }
 
 /** FAIL_MODE=open: let the click through, marked, and count it nowhere. */
