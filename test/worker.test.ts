@@ -6,6 +6,7 @@ import { FRAUD_TYPES, statusOf, type FraudType } from '../src/domain/verdict.js'
 import { createRedisClient } from '../src/redis/connection.js';
 import { MINUTE_MS, SERIES, zeroCounts, type SeriesName } from '../src/stats/series.js';
 import { keyspaceFor } from '../src/redis/keyspace.js';
+import { countDecisions } from '../src/redis/counters.js';
 import { detectCapabilities } from '../src/redis/capabilities.js';
 import { prepareOffenders, type Offender } from '../src/redis/offenders.js';
 import { pino } from 'pino';
@@ -121,9 +122,7 @@ describe('exactly once (hash counters; the same script serves RedisTimeSeries)',
     const { counters, offenders } = worker.service;
     const partition = keyspaceFor(config, false).partitions[0]!;
     for (const _ of ['a', 'b']) {
-      const pipeline = admin.pipeline();
-      counters.count(pipeline, partition, config.worker.group, id!, decision, offenders.tally(partition, decision));
-      counted.push((await pipeline.exec())![0]![1]);
+      counted.push(await countDecisions(admin, config.stream.key, config.worker.group, [counters.countOf(partition, id!, decision, offenders.tally(partition, decision))]));
     }
     expect(counted).toEqual([1, 0]);
     expect(await countsIn(admin, config, ts - 1000, ts + 1000)).toEqual({

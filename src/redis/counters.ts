@@ -23,18 +23,24 @@ export interface CountersSettings {
  */
 export type BucketCounts = Array<{ ts: number } & Partial<Record<SeriesName, number>>>;
 
+/** One decision's share of a countDecisions call (see countDecisions.lua): its keys and its arguments. */
+export interface DecisionCount {
+  keys: string[];
+  args: Array<string | number>;
+}
+
 /**
  * The counts of decisions per verdict and second. Each partition has counters of its own, in its
- * own slot, so that a decision is counted and acknowledged in one step on its partition (see
- * countDecision.lua); reads add the partitions up.
+ * own slot, so that decisions are counted and acknowledged in one step on their partition (see
+ * countDecisions.lua); reads add the partitions up.
  */
 export interface Counters {
   backend: StatsBackend;
   /**
-   * Queues the atomic count-and-acknowledge of one decision of `partition` on a pipeline, which also
-   * adds it to the partition's top offenders (`offenders`: see Offenders.tally).
+   * What counting entry `entryId` of `partition` (`decision`) takes, its top offenders' share
+   * (`offenders`: see Offenders.tally) with it; `countDecisions` sends it.
    */
-  count(pipeline: ChainableCommander, partition: Partition, group: string, entryId: string, decision: CountableDecision, offenders: OffendersTally): void;
+  countOf(partition: Partition, entryId: string, decision: CountableDecision, offenders: OffendersTally): DecisionCount;
   /**
    * Creates what the counts are kept in when missing (RedisTimeSeries: the series, their labels and
    * compaction rules, which TS.ADD alone would not), as after a Redis that restarted empty.
@@ -57,6 +63,21 @@ const DAY_MS = 24 * HOUR_MS;
 /** Plain Redis: hashes one read of statistics may fetch, over all partitions. */
 const HASH_READS = 100;
 const YIELD_EVERY_READS = 32;
+
+/**
+ * Counts and acknowledges `counts`, entries of the partition whose stream is `stream`, in one
+ * atomic step (see countDecisions.lua), on a client or queued on a pipeline. Answers how many
+ * were still pending, and so counted; a call that fails has counted nothing.
+ */
+export function countDecisions(target: RedisClient | ChainableCommander, stream: string, group: string, counts: DecisionCount[]): unknown {
+  const keys = [stream];
+  const args: Array<string | number> = [group];
+  for (const count of counts) {
+    keys.push(...count.keys);
+    args.push(count.keys.length, count.args.length, ...count.args);
+  }
+  return target.countDecisions(keys.length, ...keys, ...args);
+}
 
 /**
  * Picks the counter store: RedisTimeSeries where the module is loaded (series and per-minute
@@ -118,20 +139,10 @@ function timeSeriesCounters(settings: CountersSettings): Counters {
     backend: 'timeseries',
     ensure: (redis) => createSeries(redis, settings),
     recordsLag: true,
-    count(pipeline, partition, group, entryId, decision, offenders) {
+    countOf(partition, entryId, decision, offenders) {
       // The compaction rules keep the per-minute sums.
       const keys = seriesOf(decision).map((series) => partition.timeSeries(series, '1s'));
-      pipeline.countDecision(
-        3 + keys.length,
-        partition.stream,
-        ...offenders.keys,
-        ...keys,
-        group,
-        entryId,
-        ...offenders.args,
-        'timeseries',
-        bucketStart(decision.ts, SECOND_MS),
-      );
+      return { keys: [...offenders.keys, ...keys], args: [entryId, ...offenders.args, 'timeseries', bucketStart(decision.ts, SECOND_MS)] };
     },
     // One TS.MRANGE whatever the range: a day of per-second samples, or 31 days of per-minute sums.
     maxRangeMs: (bucketMs) => (bucketMs % MINUTE_MS === 0 ? 31 * DAY_MS : DAY_MS),
@@ -211,25 +222,22 @@ function hashCounters({ keyspace, retentionMs }: CountersSettings): Counters {
     // Hashes are created by the first count.
     ensure: async () => {},
     recordsLag: false,
-    count(pipeline, partition, group, entryId, decision, offenders) {
+    countOf(partition, entryId, decision, offenders) {
       const minute = bucketStart(decision.ts, MINUTE_MS);
       const hour = bucketStart(decision.ts, HOUR_MS);
-      pipeline.countDecision(
-        5,
-        partition.stream,
-        ...offenders.keys,
-        partition.minuteCounts(minute),
-        partition.hourCounts(hour),
-        group,
-        entryId,
-        ...offenders.args,
-        'hash',
-        bucketStart(decision.ts, SECOND_MS),
-        minute,
-        minute + MINUTE_MS + retentionMs,
-        hour + HOUR_MS + retentionMs,
-        ...seriesOf(decision),
-      );
+      return {
+        keys: [...offenders.keys, partition.minuteCounts(minute), partition.hourCounts(hour)],
+        args: [
+          entryId,
+          ...offenders.args,
+          'hash',
+          bucketStart(decision.ts, SECOND_MS),
+          minute,
+          minute + MINUTE_MS + retentionMs,
+          hour + HOUR_MS + retentionMs,
+          ...seriesOf(decision),
+        ],
+      };
     },
     maxRangeMs: (bucketMs) => (bucketMs % MINUTE_MS === 0 ? Math.min(DAY_MS, (spansPerRead - 1) * HOUR_MS) : Math.min(HOUR_MS, (spansPerRead - 1) * MINUTE_MS)),
     async recordLag() {

@@ -26,7 +26,7 @@ export interface TopOffenders {
   addresses: Offender[];
 }
 
-/** The top offenders' share of one countDecision call: its keys 2 and 3, and its arguments 3 to 10. */
+/** The top offenders' share of a decision's count (see countDecisions.lua): its first 2 keys, and its arguments 2 to 9. */
 export interface OffendersTally {
   keys: [devices: string, addresses: string];
   args: Array<string | number>;
@@ -35,7 +35,7 @@ export interface OffendersTally {
 /**
  * The heaviest fraud sources, per partition and minute: devices and addresses by fraud clicks,
  * each with its clicks per verdict. A worker adds a fraud decision to them in the same script that
- * counts and acknowledges it (countDecision.lua), so they are counted exactly once, as the counters
+ * counts and acknowledges it (countDecisions.lua), so they are counted exactly once, as the counters
  * are; reads add minutes and partitions up (readOffenders.lua).
  */
 export interface Offenders {

@@ -83,8 +83,8 @@ declare module 'ioredis' {
         addressDevices: number,
       ]
     ): Result<CheckClickReply, Context>;
-    /** See countDecision.lua: the number of keys, the keys, then the arguments. */
-    countDecision(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<0 | 1, Context>;
+    /** See countDecisions.lua: the number of keys, the keys, then the arguments. Answers how many it counted. */
+    countDecisions(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<number, Context>;
     /** See readOffenders.lua: the number of keys, the keys, then the arguments. */
     readOffenders(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
     unblockIp(blacklistKey: string, backend: string, ip: string): Result<0 | 1, Context>;

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { readDecisionEntry } from '../domain/decision-entry.js';
 import type { RedisClient } from '../redis/connection.js';
 import type { WorkerMetrics } from '../metrics.js';
-import type { Counters } from '../redis/counters.js';
+import { countDecisions, type Counters, type DecisionCount } from '../redis/counters.js';
 import { ensureConsumerGroup, streamGroupState } from '../redis/decision-stream.js';
 import type { Partition } from '../redis/keyspace.js';
 import type { Offenders } from '../redis/offenders.js';
@@ -50,8 +50,8 @@ const FIRST_IDLE_WAIT_MS = 10;
 /**
  * Reads a partition's decision stream through a consumer group and counts every decision exactly once.
  *
- * Each entry is counted (in the counters and, a fraud decision, in the top offenders) and
- * acknowledged in one atomic script (see countDecision.lua), so a worker killed at any moment
+ * Each batch of entries is counted (in the counters and, a fraud decision, in the top offenders)
+ * and acknowledged in one atomic script (see countDecisions.lua), so a worker killed at any moment
  * leaves every entry either counted and acknowledged or pending, and a pending entry is counted by
  * whoever gets to it first: this worker when it restarts under the same name (it reads its own
  * pending entries first), or another worker once the entry has been idle for `claimIdleMs`
@@ -68,9 +68,7 @@ export function createStreamWorker(redis: RedisClient, counters: Counters, offen
 
   async function count(entries: Entry[]): Promise<void> {
     if (entries.length === 0) return;
-    const failures: Failure[] = [];
-    const queued: Array<[id: string, fields: string[]]> = [];
-    const pipeline = redis.pipeline();
+    const queued: Array<{ id: string; fields: string[]; count: DecisionCount }> = [];
     for (const [id, fields] of entries) {
       if (fields === null) {
         await deadLetter({ id, fields: [], reason: 'trimmed from the stream before it was counted' }, 1);
@@ -82,13 +80,25 @@ export function createStreamWorker(redis: RedisClient, counters: Counters, offen
         await deadLetter({ id, fields, reason: `malformed: ${read.problem}` }, 1);
         continue;
       }
-      counters.count(pipeline, partition, group, id, read.decision, offenders.tally(partition, read.decision));
-      queued.push([id, fields]);
+      queued.push({ id, fields, count: counters.countOf(partition, id, read.decision, offenders.tally(partition, read.decision)) });
     }
     if (queued.length === 0) return;
+    try {
+      // The whole batch in one step, its counts summed per bucket.
+      const counted = Number(await countDecisions(redis, stream.key, group, queued.map((entry) => entry.count)));
+      metrics?.counted.inc(counted);
+      return;
+    } catch (error) {
+      // Something in the batch cannot be counted, and nothing was: each entry again on its own,
+      // so that only the ones at fault stay pending.
+      logger.debug({ err: (error as Error).message, entries: queued.length }, 'a batch could not be counted in one step; counting its entries one by one');
+    }
+    const pipeline = redis.pipeline();
+    for (const entry of queued) countDecisions(pipeline, stream.key, group, [entry.count]);
     const results = (await pipeline.exec()) ?? [];
+    const failures: Failure[] = [];
     results.forEach(([error], i) => {
-      if (error) failures.push({ id: queued[i]![0], fields: queued[i]![1], reason: error.message });
+      if (error) failures.push({ id: queued[i]!.id, fields: queued[i]!.fields, reason: error.message });
     });
     metrics?.counted.inc(results.filter(([error, counted]) => !error && Number(counted) === 1).length);
     if (failures.length > 0) metrics?.failed.inc(failures.length);

@@ -23,21 +23,21 @@ local function offenders_check(key, backend)
   return nil, 'WRONGTYPE offenders key ' .. key .. ' holds a ' .. found .. ', not a ' .. OFFENDERS_TYPE[backend]
 end
 
---- Adds one fraud click of `member` to the minute's offenders in `key` (`new`: see offenders_check);
---- a new key expires at `expire_at`, with its minute.
-local function offenders_add(key, backend, member, shape, expire_at, new)
+--- Adds `clicks` fraud clicks of `member` to the minute's offenders in `key` (`new`: see
+--- offenders_check); a new key expires at `expire_at`, with its minute.
+local function offenders_add(key, backend, member, clicks, shape, expire_at, new)
   if backend == 'topk' then
     if new then
       redis.call('TOPK.RESERVE', key, shape.k, shape.width, shape.depth, shape.decay)
     end
-    redis.call('TOPK.INCRBY', key, member, 1)
+    redis.call('TOPK.INCRBY', key, member, clicks)
   -- XX: only a member already there; it answers nil (false here) for any other.
-  elseif not redis.call('ZADD', key, 'XX', 'INCR', 1, member) then
+  elseif not redis.call('ZADD', key, 'XX', 'INCR', clicks, member) then
     if redis.call('ZCARD', key) < tonumber(shape.k) then
-      redis.call('ZADD', key, 1, member)
+      redis.call('ZADD', key, clicks, member)
     else
       local lowest = redis.call('ZPOPMIN', key)
-      redis.call('ZADD', key, tonumber(lowest[2]) + 1, member)
+      redis.call('ZADD', key, tonumber(lowest[2]) + clicks, member)
     end
   end
   if new then redis.call('PEXPIREAT', key, expire_at) end
