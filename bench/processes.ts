@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLocalCluster, type LocalCluster } from '../src/redis/local-cluster.js';
-import { findRedisServer, RedisServerNotInstalled, startLocalRedis, type LocalRedisServer } from '../src/redis/local-server.js';
+import { findRedisServer, freePort, RedisServerNotInstalled, startLocalRedis, type LocalRedisServer } from '../src/redis/local-server.js';
 
 export interface Server {
   url: string;
@@ -15,7 +15,7 @@ export interface Server {
 /** Runs `script` (a .ts server of bench/servers, or dist/main.js) as a child on a free port, once it answers /healthz. */
 export async function startServer(script: string, env: Record<string, string>): Promise<Server> {
   for (let attempt = 0; ; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const port = await freePort();
     const child: ChildProcess = fork(script, [], {
       env: { ...process.env, ...env, PORT: String(port) },
       execArgv: script.endsWith('.ts') ? ['--import', 'tsx'] : [],
