@@ -16,7 +16,7 @@ import { privateRedisUrl } from '../src/redis/private-redis.js';
 import { clusterSection } from './cluster.js';
 import { growthSection } from './growth.js';
 import { wrkInstalled } from './load.js';
-import { BATCH_SIZES, batchConnections, CLICK_ROUNDS, CONNECTIONS, HALF_LOAD_CONNECTIONS, mainTable, ROUND_SECONDS, WINDOW_SECONDS, WRK_CONNECTIONS } from './main-table.js';
+import { BATCH_ROUNDS, BATCH_SIZES, batchConnections, CLICK_ROUNDS, CONNECTIONS, HALF_LOAD_CONNECTIONS, mainTable, ROUND_SECONDS, WINDOW_SECONDS, WRK_CONNECTIONS } from './main-table.js';
 import { redisProgram, startPrivateRedis, type PrivateRedis } from './processes.js';
 import { hasBloom, redisVersion } from './redis-figures.js';
 import { printGrid, printTable, verdictOf, type Row } from './table.js';
@@ -80,7 +80,7 @@ try {
     const main = await mainTable({ redisUrl, admin, namespace, apiEnv, backend: bloom ? 'cuckoo' : 'set', wrk, log });
     allRows.push(...main.rows);
     printTable(
-      `Main table: ${CLICK_ROUNDS} rounds of ${ROUND_SECONDS} s for single clicks (the three contenders taking turns in each; ratios are the median of the rounds' ratios), 3 rounds elsewhere; ` +
+      `Main table: ${CLICK_ROUNDS} rounds of ${ROUND_SECONDS} s for single clicks (the three contenders taking turns in each; ratios are the median of the rounds' ratios), ${BATCH_ROUNDS} for batches, 3 rounds elsewhere; ` +
         `autocannon with ${CONNECTIONS} keep-alive connections (${HALF_LOAD_CONNECTIONS} at half load; /batch of ${BATCH_SIZES.map((size) => `${size}: ${batchConnections(size)}`).join(', ')})` +
         `${wrk ? `, wrk with ${WRK_CONNECTIONS}` : ''}; threshold 2, window ${WINDOW_SECONDS} s, 20,000 devices`,
       main.rows,
