@@ -21,8 +21,8 @@ const ROUNDS = 3;
 /**
  * Rounds of the batches and their ceiling. Under this load the private Redis rewrites its
  * append-only file every few seconds (a fork that copies the data set and takes a core for a second
- * or two), and in turn after turn the rewrite that the batches of 100 set off fell on the batches
- * of 1000: five rounds keep one such round from being the median.
+ * or two), and one round in three of the batches of 1000 ran under one: five rounds keep such a
+ * round from being the median.
  */
 export const BATCH_ROUNDS = 5;
 export const CONNECTIONS = 64;
@@ -199,13 +199,16 @@ export function batchConnections(size: number): number {
 
 /**
  * Runs `rounds` rounds in which every contender is measured once, in an order that turns each
- * round, so that a spell of load from elsewhere on a shared machine falls on all of them alike.
+ * round, and runs backwards every other round, so that a spell of load from elsewhere on a shared
+ * machine falls on all of them alike, and what one contender leaves behind (an AOF rewrite, a
+ * garbage collection) does not fall on the same next one every time.
  */
 export async function takingTurns<T extends string>(names: readonly T[], rounds: number, measure: (name: T) => Promise<Load>, log: (line: string) => void): Promise<Record<T, Load[]>> {
   const loads = Object.fromEntries(names.map((name) => [name, [] as Load[]])) as Record<T, Load[]>;
   for (let round = 0; round < rounds; round++) {
     for (let i = 0; i < names.length; i++) {
-      const name = names[(i + round) % names.length]!;
+      const turn = (i + round) % names.length;
+      const name = names[round % 2 === 0 ? turn : names.length - 1 - turn]!;
       const load = await measure(name);
       loads[name].push(load);
       const bad = load.failed + load.errors > 0 ? `, ${load.failed} failed, ${load.errors} errors` : '';
