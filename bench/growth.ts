@@ -12,7 +12,7 @@ import { blacklistedIp, clickSource } from './clicks.js';
 import { autocannonLoad, type Load } from './load.js';
 import { CONNECTIONS, rates, ROUND_SECONDS } from './main-table.js';
 import { startServer } from './processes.js';
-import { commandsBetween, commandStats, hasBloom, usedMemory } from './redis-figures.js';
+import { hasBloom, mainThreadCpuUs, usedMemory } from './redis-figures.js';
 import { badOf, fmt, mb, median, medianLoad, ms, type Row, verdictOf } from './table.js';
 
 const ROUNDS = 2;
@@ -23,8 +23,12 @@ const ROUNDS = 2;
  */
 const WINDOW_SECONDS = 60;
 const PRELOAD_CHUNK = 10_000;
-/** A case's clicks/s and Redis time per click may differ from the baseline's by this much and still count as flat. */
-const FLAT = { rate: 0.8, redisTime: 1.3 };
+/**
+ * A case's Redis CPU per click may be this many times the baseline's and still count as flat. The
+ * cost is judged by CPU time, not by clicks/s: the cases run one after the other, minutes apart, on
+ * a machine whose speed drifts by more than that between them (the rate is shown beside it).
+ */
+const FLAT_REDIS_CPU = 1.3;
 
 interface GrowthCase {
   name: string;
@@ -94,7 +98,7 @@ export async function growthSection(ctx: GrowthContext): Promise<GrowthResult> {
         figure: `growth: ${growthCase.name}`,
         value: `${fmt(measured.load.rate)} clicks/s, Redis ${measured.redisUsPerClick.toFixed(1)} µs/click`,
         bad: badOf(measured.loads),
-        ...(growthCase.expect === 'flat' ? { target: 'flat', met: rateRatio >= FLAT.rate && timeRatio <= FLAT.redisTime } : { target: 'its cost' }),
+        ...(growthCase.expect === 'flat' ? { target: 'flat', met: timeRatio <= FLAT_REDIS_CPU } : { target: 'its cost' }),
       };
       rows.push(row);
       return [
@@ -109,7 +113,7 @@ export async function growthSection(ctx: GrowthContext): Promise<GrowthResult> {
         fmt(measured.bytesPerDevice),
         `${fmt(measured.blacklistBytes / growthCase.addresses)} (${mb(measured.blacklistBytes)})`,
         `${fmt(badOf(measured.loads).failed)} / ${fmt(badOf(measured.loads).errors)}`,
-        growthCase.expect === 'cost' ? `${signed(measured.redisUsPerClick - baseline.redisUsPerClick)} µs in Redis` : verdictOf(row) === 'met' ? 'flat' : verdictOf(row),
+        growthCase.expect === 'cost' ? `${signed(measured.redisUsPerClick - baseline.redisUsPerClick)} µs of Redis CPU` : verdictOf(row) === 'met' ? 'flat' : verdictOf(row),
       ];
     });
     const header = [
@@ -119,12 +123,12 @@ export async function growthSection(ctx: GrowthContext): Promise<GrowthResult> {
       'threshold',
       'clicks/s (× baseline)',
       'p99',
-      'Redis µs per click (× baseline)',
+      'Redis CPU µs per click (× baseline)',
       'Redis memory',
       'bytes per active device',
       'bytes per blacklisted address (the blacklist)',
       'non-2xx / errors',
-      `flat (≥ ${FLAT.rate} × rate, ≤ ${FLAT.redisTime} × Redis µs), or what the rules cost`,
+      `flat (≤ ${FLAT_REDIS_CPU} × Redis CPU), or what the rules cost`,
     ];
     return { header, cells, rows };
   } finally {
@@ -156,13 +160,12 @@ async function measureCase(ctx: GrowthContext, admin: Redis, growthCase: GrowthC
     const next = clickSource(growthCase.devices, { prefix: 'gdev', order: 'random' });
     const body = () => JSON.stringify(next());
     await autocannonLoad({ url: api.url, path: '/', body, seconds: 1, connections: CONNECTIONS });
-    const before = await commandStats(admin);
+    const cpuBefore = await mainThreadCpuUs(admin);
     const loads: Load[] = [];
     for (let round = 0; round < ROUNDS; round++) loads.push(await autocannonLoad({ url: api.url, path: '/', body, seconds: ROUND_SECONDS, connections: CONNECTIONS }));
-    // A call decides several clicks (see CLICKS_PER_CALL): the scripts' time over the clicks decided.
-    const scripts = commandsBetween(before, await commandStats(admin)).get('evalsha') ?? { calls: 0, usec: 0 };
+    // All that Redis did for the clicks (reading them, the scripts, the answers), over the clicks decided.
     const decided = loads.reduce((sum, round) => sum + round.count, 0);
-    const redisUsPerClick = scripts.usec / decided;
+    const redisUsPerClick = ((await mainThreadCpuUs(admin)) - cpuBefore) / decided;
     const load = { ...medianLoad(loads), rate: median(rates(loads)) };
     ctx.log(`  ${fmt(load.rate)} clicks/s, p99 ${ms(load.p99)}, Redis ${redisUsPerClick.toFixed(1)} µs per click, ${mb(memory)}`);
     return { load, loads, redisUsPerClick, memory, bytesPerDevice: (memoryDevices - memoryBefore) / growthCase.devices, blacklistBytes };

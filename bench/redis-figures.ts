@@ -6,6 +6,17 @@ export async function usedMemory(redis: RedisClient): Promise<number> {
   return Number(/^used_memory:(\d+)/m.exec(await redis.info('memory'))?.[1]);
 }
 
+/**
+ * CPU time Redis's main thread has used, in µs (INFO cpu). Unlike a command's time in INFO
+ * commandstats, which is time on the wall, it does not grow when the machine's other processes
+ * take the core from Redis in the middle of a script.
+ */
+export async function mainThreadCpuUs(redis: RedisClient): Promise<number> {
+  const info = await redis.info('cpu');
+  const seconds = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1]);
+  return (seconds('used_cpu_user_main_thread') + seconds('used_cpu_sys_main_thread')) * 1e6;
+}
+
 export interface CommandCount {
   calls: number;
   usec: number;

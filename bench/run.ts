@@ -95,7 +95,7 @@ try {
     const growth = await growthSection({ redisUrl: growthRedis.url, namespace, apiEnv, log });
     allRows.push(...growth.rows);
     printGrid(
-      `How cost grows (private ${program.name}, no persistence; each case from an empty Redis, preloaded, then POST / at full load, 2 rounds of ${ROUND_SECONDS} s, devices picked at random; window 60 s so that preloaded clicks stay in it; Redis µs per click is EVALSHA's time from INFO commandstats over the clicks decided)`,
+      `How cost grows (private ${program.name}, no persistence; each case from an empty Redis, preloaded, then POST / at full load, 2 rounds of ${ROUND_SECONDS} s, devices picked at random; window 60 s so that preloaded clicks stay in it; Redis CPU µs per click is its main thread's CPU time (INFO cpu) over the clicks decided)`,
       growth.header,
       growth.cells,
     );
