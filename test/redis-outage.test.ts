@@ -17,6 +17,12 @@ if (!hasRedisServer) console.log('[tests] skipping Redis outage tests: they stop
 const click = { device_id: 'dev-outage', ip: '10.0.0.1' };
 /** Far above REDIS_TIMEOUT_MS (200) and far below a hang: proves the answer is bounded, not a speed target. */
 const BOUNDED_MS = 2000;
+/**
+ * These tests kill Redis with SIGKILL and expect what it answered to be there after the restart. With
+ * the default `appendfsync everysec`, Redis answers before it writes when the previous fsync is still
+ * running (a loaded CI machine), and the kill can take that write with it: a CI run lost a click so.
+ */
+const DURABLE = ['--appendfsync', 'always'];
 
 describe.skipIf(!hasRedisServer)('when Redis fails (own redis-server, REDIS_TIMEOUT_MS=200)', () => {
   let server: LocalRedisServer;
@@ -25,7 +31,7 @@ describe.skipIf(!hasRedisServer)('when Redis fails (own redis-server, REDIS_TIME
 
   async function start(env: Record<string, string> = {}): Promise<TestApi> {
     dataDir = mkdtempSync(join(tmpdir(), 'click-fraud-outage-'));
-    server = await startLocalRedis({ dataDir });
+    server = await startLocalRedis({ dataDir, args: DURABLE });
     api = await startTestApi({ REDIS_TIMEOUT_MS: '200', ...env }, server.url);
     return api;
   }
@@ -60,7 +66,7 @@ describe.skipIf(!hasRedisServer)('when Redis fails (own redis-server, REDIS_TIME
     expect(readyz.status).toBe(503);
     expect(await readyz.json()).toMatchObject({ ready: false, status: 'redis_unavailable' });
 
-    server = await startLocalRedis({ dataDir, port: server.port });
+    server = await startLocalRedis({ dataDir, port: server.port, args: DURABLE });
     const recovered = await eventually(async () => (await timed('after')).status === 200);
     expect(recovered).toBe(true);
     expect((await fetch(`${api!.base}/readyz`)).status).toBe(200);
@@ -71,7 +77,7 @@ describe.skipIf(!hasRedisServer)('when Redis fails (own redis-server, REDIS_TIME
     const answered = [];
     for (const tx of ['k1', 'k2', 'k3']) answered.push((await timed(tx)).body);
     await server.stop();
-    server = await startLocalRedis({ dataDir, port: server.port });
+    server = await startLocalRedis({ dataDir, port: server.port, args: DURABLE });
     await eventually(async () => (await fetch(`${api!.base}/readyz`)).status === 200);
 
     const entries = await api!.admin.xrange(api!.config.stream.key, '-', '+');
@@ -131,7 +137,7 @@ describe.skipIf(!hasRedisServer)('when Redis fails (own redis-server, REDIS_TIME
     expect(answer.status).toBe(200);
     expect(answer.body).toMatchObject({ status: 'clean', fraud_type: 'clean', degraded: true, stream_id: null, ...click });
 
-    server = await startLocalRedis({ dataDir, port: server.port });
+    server = await startLocalRedis({ dataDir, port: server.port, args: DURABLE });
     await eventually(async () => (await fetch(`${api!.base}/readyz`)).status === 200);
     expect(await api!.admin.xlen(api!.config.stream.key)).toBe(1);
     // open-2 was never counted: the device has one click, so the next one is clean.
@@ -146,7 +152,7 @@ describe.skipIf(!hasRedisServer)('when Redis fails (own redis-server, REDIS_TIME
       await stream.waitFor(1);
       await server.kill();
       await sleep(300);
-      server = await startLocalRedis({ dataDir, port: server.port });
+      server = await startLocalRedis({ dataDir, port: server.port, args: DURABLE });
       await eventually(async () => (await timed('live-2')).status === 200);
       const after = (await api!.admin.xrange(api!.config.stream.key, '-', '+')).map(([id]) => id);
       const events = await stream.waitFor(after.length);
